@@ -1,0 +1,1 @@
+"""tuneforge: fine-tune, quantize and merge LLMs on Kubernetes."""

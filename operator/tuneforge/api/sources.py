@@ -1,0 +1,137 @@
+"""Where models and datasets come from: URIs with a scheme, or the output of another job."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from .base import Model, Optional, Problem
+
+SCHEMES = ("hf", "s3", "pvc", "file", "builtin")
+
+BUILTIN_MODELS = ("smollm2-135m-instruct",)
+# name -> the dataset format it holds
+BUILTIN_DATASETS = {
+    "chat-mini": "chat",
+    "preference-mini": "preference",
+    "calibration-mini": "text",
+}
+
+JobKind = Literal["FineTuneJob", "MergeJob", "QuantizeJob"]
+DatasetFormat = Literal["chat", "instruction", "preference", "text"]
+
+
+def check_uri(uri: str) -> str:
+    scheme, sep, rest = uri.partition("://")
+    if not sep or scheme not in SCHEMES:
+        raise ValueError(
+            f"'{uri}' has no known scheme; use one of "
+            + ", ".join(f"{s}://" for s in SCHEMES)
+        )
+    if not rest.strip("/"):
+        raise ValueError(f"'{uri}' names nothing after {scheme}://")
+    if scheme in ("s3", "pvc") and rest.startswith("/"):
+        what = "bucket: s3://bucket/prefix" if scheme == "s3" else "claim: pvc://claim/path"
+        raise ValueError(f"'{uri}' needs a {what}")
+    if scheme == "file" and not rest.startswith("/"):
+        raise ValueError(f"'{uri}' must be absolute: file:///path")
+    return uri
+
+
+def builtin_name(uri: str | None) -> str | None:
+    if uri and uri.startswith("builtin://"):
+        return uri.removeprefix("builtin://").strip("/")
+    return None
+
+
+class SecretRef(Model):
+    """A Secret in the job's namespace holding a credential; its value is never copied into the spec."""
+
+    name: str = Field(min_length=1)
+    """Name of the Secret."""
+    key: Optional[str] = None
+    """Key inside the Secret. Defaults per scheme: `token` for hf://; for s3:// the keys
+    `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` are read when no key is given."""
+
+
+class JobRef(Model):
+    """Another tuneforge job in the same namespace whose output is used as input."""
+
+    kind: JobKind
+    """Kind of the upstream job: FineTuneJob, MergeJob or QuantizeJob."""
+    name: str = Field(min_length=1)
+    """Name of the upstream job."""
+
+
+class ModelSource(Model):
+    """A model: exactly one of `uri` or `fromJob`."""
+
+    uri: Optional[str] = None
+    """hf://org/name, s3://bucket/prefix, pvc://claim/path, file:///path or builtin://smollm2-135m-instruct."""
+    revision: Optional[str] = None
+    """Branch, tag or commit for hf:// sources; pin it for reproducible runs."""
+    secret_ref: Optional[SecretRef] = None
+    """Credentials for private sources (hf token, S3 keys)."""
+    from_job: Optional[JobRef] = None
+    """Use the output of another job; it must have succeeded first."""
+    trust_remote_code: bool = False
+    """Allow the model's own Python code to run. Off by default: it executes code from the source."""
+
+    @field_validator("uri")
+    @classmethod
+    def _known_scheme(cls, uri: str | None) -> str | None:
+        return uri if uri is None else check_uri(uri)
+
+    def problems(self) -> Iterator[Problem]:
+        if (self.uri is None) == (self.from_job is None):
+            yield "", "set exactly one of uri or fromJob"
+        name = builtin_name(self.uri)
+        if name is not None and name not in BUILTIN_MODELS:
+            yield "uri", f"unknown built-in model '{name}'; built-in models: {', '.join(BUILTIN_MODELS)}"
+        if self.from_job is not None and (self.revision or self.secret_ref):
+            yield "fromJob", "revision and secretRef apply to uri sources, not to fromJob"
+
+    def describe(self) -> str:
+        if self.from_job is not None:
+            return f"{self.from_job.kind}/{self.from_job.name}"
+        return self.uri or ""
+
+
+class DatasetSource(Model):
+    """A dataset file or folder (JSONL, JSON, Parquet, CSV) and the shape of its rows."""
+
+    uri: str
+    """builtin://chat-mini, builtin://preference-mini, builtin://calibration-mini, file:///data.jsonl,
+    hf://datasets/org/name, s3://bucket/key or pvc://claim/path."""
+    format: DatasetFormat = "chat"
+    """Row shape: chat (`messages`), instruction (`prompt`/`completion`),
+    preference (`prompt`/`chosen`/`rejected`), text (`text`)."""
+    revision: Optional[str] = None
+    """Branch, tag or commit for hf:// datasets."""
+    secret_ref: Optional[SecretRef] = None
+    """Credentials for private sources."""
+    split: str = "train"
+    """Split to train on, for hf:// datasets with named splits."""
+    validation_split: Optional[str] = None
+    """Named split used for evaluation."""
+    validation_fraction: Optional[float] = Field(default=None, gt=0, lt=1)
+    """Fraction of the training rows held out for evaluation when there is no validation split."""
+    max_samples: Optional[int] = Field(default=None, ge=1)
+    """Use at most this many rows (after shuffling with the training seed)."""
+
+    @field_validator("uri")
+    @classmethod
+    def _known_scheme(cls, uri: str) -> str:
+        return check_uri(uri)
+
+    def problems(self) -> Iterator[Problem]:
+        name = builtin_name(self.uri)
+        if name is not None:
+            if name not in BUILTIN_DATASETS:
+                yield "uri", f"unknown built-in dataset '{name}'; built-in datasets: {', '.join(BUILTIN_DATASETS)}"
+            elif BUILTIN_DATASETS[name] != self.format:
+                yield "format", f"builtin://{name} holds {BUILTIN_DATASETS[name]} rows, not {self.format}"
+        if self.validation_split and self.validation_fraction:
+            yield "validationFraction", "set validationSplit or validationFraction, not both"

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Create (once) and print the path of the cached virtual environment for one backend group.
+#
+#   scripts/env.sh main        -> ~/.cache/tuneforge/venvs/main-<hash>
+#
+# Backends disagree on library versions (AutoAWQ wants transformers 4.x, llm-compressor 5.15-5.17),
+# so each group has its own pinned constraints file and its own venv. The venv is keyed by a hash of
+# that file and pyproject.toml, so a changed pin builds a new one and an unchanged one is reused.
+# The project itself is installed editable on every call (cheap) so a clean clone uses its own code.
+set -euo pipefail
+group=${1:-main}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cons="$root/constraints/$group.txt"
+[ -f "$cons" ] || { echo "no constraints file for group '$group': $cons" >&2; exit 2; }
+extras=$(sed -n 's/^# extras: *//p' "$cons")
+key=$(cat "$cons" "$root/pyproject.toml" | sha256sum | cut -c1-12)
+base=${TUNEFORGE_VENV_ROOT:-$HOME/.cache/tuneforge/venvs}
+venv="$base/$group-$key"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+# pip warns once per package about this machine's empty extra indexes; keep real errors only.
+quiet() { "$@" 2>&1 | { grep -v "is ignored" || true; } >&2; }
+if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
+    echo "creating $venv (first run only)" >&2
+    rm -rf "$venv"
+    mkdir -p "$base"
+    python3 -m venv "$venv"
+    quiet "$venv/bin/pip" install -q --upgrade pip
+    # torch first and alone: only the exact pin takes the CPU wheel from local disk.
+    torch=$(grep -E '^torch==' "$cons" | cut -d' ' -f1 || true)
+    [ -z "$torch" ] || quiet "$venv/bin/pip" install -q "$torch"
+    quiet "$venv/bin/pip" install -q -c "$cons" -e "$root[$extras]"
+    # Packages whose own dependencies we do not want (see the comment beside each in the file).
+    nodeps=$(sed -n 's/^# no-deps: *//p' "$cons")
+    [ -z "$nodeps" ] || quiet "$venv/bin/pip" install -q --no-deps $nodeps
+    touch "$venv/.complete"
+else
+    quiet "$venv/bin/pip" install -q --no-deps -e "$root"
+fi
+echo "$venv"
