@@ -1,0 +1,44 @@
+"""Backends: one package per backend, each with a pure `plan` and a heavy `run`.
+
+The registry maps (kind, method) to a backend name; the name is also the image key in the chart.
+Adding a backend is one folder here and one entry below.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+
+from ..api.resource import Resource
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    kind: str
+    methods: tuple[str, ...]
+    package: str
+
+    def plan(self) -> ModuleType:
+        return importlib.import_module(f"{__name__}.{self.package}.plan")
+
+    def run(self) -> ModuleType:
+        return importlib.import_module(f"{__name__}.{self.package}.run")
+
+
+REGISTRY: tuple[Backend, ...] = (
+    Backend("finetune", "FineTuneJob", ("full", "lora", "qlora", "dpo"), "finetune"),
+    Backend("mergekit", "MergeJob", (), "mergekit"),  # every mergekit method
+    Backend("gguf", "QuantizeJob", ("gguf",), "gguf"),
+    Backend("awq", "QuantizeJob", ("awq", "gptq"), "awq"),
+    Backend("exl2", "QuantizeJob", ("exl2", "exl3"), "exl2"),
+)
+
+
+def backend_for(resource: Resource) -> Backend:
+    kind, method = resource.kind, resource.spec.method
+    for backend in REGISTRY:
+        if backend.kind == kind and (not backend.methods or method in backend.methods):
+            return backend
+    raise LookupError(f"no backend for {kind} method {method}")

@@ -1,0 +1,1 @@
+"""The awq backend (plan and run arrive with its issue)."""

@@ -1,0 +1,1 @@
+"""The exl2 backend (plan and run arrive with its issue)."""

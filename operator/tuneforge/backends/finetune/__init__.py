@@ -1,0 +1,1 @@
+"""The fine-tuning backend: full, LoRA, QLoRA, DPO."""

@@ -1,0 +1,1 @@
+"""The gguf backend (plan and run arrive with its issue)."""

@@ -1,0 +1,1 @@
+"""The mergekit backend (plan and run arrive with its issue)."""

@@ -1,0 +1,153 @@
+"""The `tuneforge` command: run, validate, crds."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .api.manifest import Document, load_file, load_text, parse
+
+EXIT_INVALID = 2
+
+
+def _apply_overrides(docs: list[Document], assignments: tuple[str, ...]) -> list[Document]:
+    from .overrides import OverrideError, apply
+
+    if not assignments:
+        return docs
+    out = []
+    for doc in docs:
+        if doc.raw is None or not isinstance(doc.raw, dict):
+            out.append(doc)
+            continue
+        try:
+            for assignment in assignments:
+                apply(doc.raw, assignment)
+        except OverrideError as exc:
+            raise click.UsageError(str(exc)) from exc
+        resource, issues = parse(doc.raw)
+        out.append(Document(doc.source, doc.index, doc.of, doc.raw, resource, issues))
+    return out
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tuneforge")
+def main() -> None:
+    """Fine-tune, quantize and merge LLMs: on Kubernetes, or locally with the same manifests."""
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
+def validate(files: tuple[str, ...]) -> None:
+    """Check manifests offline. Prints FILE[:DOC]: field.path: message for each problem."""
+    bad = 0
+    count = 0
+    for name in files:
+        docs = load_text(sys.stdin.read(), "<stdin>") if name == "-" else load_file(name)
+        for doc in docs:
+            count += 1
+            for line in doc.lines():
+                bad += 1
+                click.echo(line)
+    if bad:
+        click.echo(f"{bad} problem(s) in {count} document(s)", err=True)
+        sys.exit(1)
+    click.echo(f"{count} document(s) valid", err=True)
+
+
+@main.command()
+@click.option("--check", is_flag=True, help="Exit 1 if the committed CRDs differ from the API (or are not structural).")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+              help="Repository root holding crds/ and charts/tuneforge/crds/.")
+def crds(check: bool, root: Path) -> None:
+    """Write the CRDs rendered from the API types into crds/ and charts/tuneforge/crds/."""
+    from . import crds as render
+
+    problems = []
+    for name, doc in render.render().items():
+        for version in doc["spec"]["versions"]:
+            problems += [f"{name}: {p}" for p in render.structural_problems(version["schema"]["openAPIV3Schema"])]
+    if check:
+        problems += render.drift(root)
+        for line in problems:
+            click.echo(line)
+        sys.exit(1 if problems else 0)
+    if problems:
+        for line in problems:
+            click.echo(line, err=True)
+        sys.exit(1)
+    for path in render.write(root):
+        click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (several documents: one subfolder each). Default: spec.output.uri or ./out/<name>.")
+@click.option("--set", "assignments", multiple=True, metavar="PATH=VALUE",
+              help="Override a field in every document, e.g. --set spec.training.maxSteps=5.")
+@click.option("--verbose", "-v", is_flag=True, help="Show the worker's log while it runs.")
+def run(file: str, output: Path | None, assignments: tuple[str, ...], verbose: bool) -> None:
+    """Run a manifest on this machine through the same worker code a cluster uses."""
+    from .local import resolve_from_job, run_one
+    from .worker import output_dir
+
+    docs = _apply_overrides(load_file(file), assignments)
+    lines = [line for doc in docs for line in doc.lines()]
+    if lines:
+        for line in lines:
+            click.echo(line, err=True)
+        sys.exit(EXIT_INVALID)
+    done: dict[tuple[str, str], Path] = {}
+    for doc in docs:
+        resource = doc.resource
+        assert resource is not None
+        missing = resolve_from_job(doc.raw, done)
+        if missing:
+            click.echo(f"{doc.where}: fromJob {', '.join(missing)} is not an earlier document of {file}", err=True)
+            sys.exit(EXIT_INVALID)
+        resource, issues = parse(doc.raw)
+        assert resource is not None, issues
+        doc.resource = resource
+        if output is not None:
+            target = output if len(docs) == 1 else output / resource.metadata.name
+        else:
+            uri = resource.spec.output.uri
+            if uri is not None and not uri.startswith(("file://", "pvc://")):
+                click.echo(f"{doc.where}: spec.output.uri: local runs write to file:// or pvc://; use --output", err=True)
+                sys.exit(EXIT_INVALID)
+            target = output_dir(resource, None)
+        outcome = run_one(doc, target.resolve(), verbose)
+        if outcome.code != 0:
+            click.echo(f"{resource.kind}/{resource.metadata.name} failed (exit {outcome.code}); log: {outcome.log}", err=True)
+            tail = outcome.log.read_text().strip().splitlines()[-15:]
+            for line in tail:
+                click.echo(f"  | {line}", err=True)
+            sys.exit(outcome.code)
+        done[(resource.kind, resource.metadata.name)] = outcome.output
+        _summary(outcome)
+
+
+def _summary(outcome) -> None:
+    from . import record
+
+    rec = record.read(outcome.output)
+    minutes, seconds = divmod(int(outcome.seconds), 60)
+    click.echo(f"{outcome.kind}/{outcome.name}: done in {minutes}m{seconds:02d}s -> {outcome.output}")
+    for name, rel in rec["artifacts"].items():
+        click.echo(f"  {name}: {outcome.output / rel}")
+    metrics = rec["metrics"]
+    if metrics.get("initialLoss") is not None and metrics.get("finalLoss") is not None:
+        click.echo(f"  loss: {metrics['initialLoss']:.3f} -> {metrics['finalLoss']:.3f} over {metrics['steps']} steps")
+    sample = metrics.get("sample")
+    if sample:
+        click.echo(f"  sample from {rec['artifacts'].get('model', 'the model')}:")
+        click.echo(f"    > {sample['prompt']}")
+        click.echo(f"    {sample['completion']}")
+    click.echo(f"  record: {outcome.output / 'tuneforge-output.json'}  log: {outcome.log}")
+
+
+if __name__ == "__main__":
+    main()

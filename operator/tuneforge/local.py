@@ -1,0 +1,106 @@
+"""Local runs (`tuneforge run`): each document through the real worker in a child process.
+
+The worker is the same program a pod runs; this side reads its progress protocol to draw a
+progress bar, keeps its log next to the output, and resolves `fromJob` to earlier outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from .api.manifest import Document
+from .progress import parse_line
+
+EXIT_INVALID = 2
+
+
+@dataclass
+class Outcome:
+    name: str
+    kind: str
+    code: int
+    seconds: float
+    output: Path
+    log: Path
+    result: dict[str, Any] | None
+
+
+def resolve_from_job(raw: dict[str, Any], done: dict[tuple[str, str], Path]) -> list[str]:
+    """Point every fromJob source at the output of an earlier document; return what is missing."""
+    missing = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            ref = node.get("fromJob")
+            if isinstance(ref, dict):
+                key = (ref.get("kind"), ref.get("name"))
+                if key in done:
+                    record = json.loads((done[key] / "tuneforge-output.json").read_text())
+                    model = record["artifacts"].get("model", ".")
+                    node.pop("fromJob")
+                    node["uri"] = f"file://{(done[key] / model).resolve()}"
+                else:
+                    missing.append(f"{key[0]}/{key[1]}")
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(raw.get("spec"))
+    return missing
+
+
+def run_one(doc: Document, output: Path, verbose: bool = False) -> Outcome:
+    resource = doc.resource
+    assert resource is not None
+    output.parent.mkdir(parents=True, exist_ok=True)
+    log_path = output.parent / f"{output.name}.log"
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(doc.raw, handle)
+        spec_file = handle.name
+    env = dict(os.environ)
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    cmd = [sys.executable, "-m", "tuneforge.worker", "--spec", spec_file, "--output", str(output)]
+    started = time.monotonic()
+    result = None
+    bar = tqdm(total=None, desc=f"{resource.kind}/{resource.metadata.name}", unit="step", dynamic_ncols=True,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
+    try:
+        with open(log_path, "w") as log, subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env
+        ) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                event = parse_line(line.rstrip("\n"))
+                if event is None:
+                    log.write(line)
+                    log.flush()
+                    if verbose:
+                        bar.write(line.rstrip("\n"))
+                    continue
+                kind, data = event
+                if kind == "progress":
+                    if data.get("totalSteps") and bar.total != data["totalSteps"]:
+                        bar.total = data["totalSteps"]
+                    bar.n = data.get("step", bar.n)
+                    if data.get("loss") is not None:
+                        bar.set_postfix_str(f"loss={data['loss']:.3f}", refresh=False)
+                    bar.refresh()
+                elif kind == "result":
+                    result = data
+            code = proc.wait()
+    finally:
+        bar.close()
+        os.unlink(spec_file)
+    return Outcome(resource.metadata.name, resource.kind, code, time.monotonic() - started, output, log_path, result)

@@ -1,0 +1,89 @@
+"""The output record `tuneforge-output.json`: what was made, from what, and the files with hashes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .api.constants import OUTPUT_RECORD
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def list_files(root: Path, skip: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    files = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        if rel == OUTPUT_RECORD or any(rel == s or rel.startswith(s + "/") for s in skip):
+            continue
+        files.append({"path": rel, "size": path.stat().st_size, "sha256": sha256(path)})
+    return files
+
+
+def versions(*packages: str) -> dict[str, str]:
+    found = {}
+    for name in ("tuneforge", *packages):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def write(
+    root: Path,
+    resource: dict[str, Any],
+    inputs: dict[str, Any],
+    artifacts: dict[str, str],
+    metrics: dict[str, Any],
+    libraries: tuple[str, ...] = (),
+    skip: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Write the record into `root` and return it. `skip` leaves scratch folders (checkpoints) out."""
+    record = {
+        "apiVersion": resource["apiVersion"],
+        "kind": resource["kind"],
+        "name": resource["metadata"]["name"],
+        "method": resource["spec"]["method"],
+        "createdAt": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "inputs": inputs,
+        "parameters": resource["spec"],
+        "artifacts": artifacts,
+        "metrics": metrics,
+        "libraries": versions(*libraries),
+        "excluded": list(skip),
+        "files": list_files(root, skip),
+    }
+    (root / OUTPUT_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def read(root: Path) -> dict[str, Any]:
+    return json.loads((root / OUTPUT_RECORD).read_text())
+
+
+def mismatches(root: Path) -> list[str]:
+    """Files whose size or hash differ from the record (empty when the record is truthful)."""
+    record = read(root)
+    found = []
+    listed = {f["path"]: f for f in record["files"]}
+    skip = tuple(record.get("excluded", ()))
+    actual = {f["path"]: f for f in list_files(root, skip)}
+    for path in sorted(set(listed) | set(actual)):
+        if path not in actual:
+            found.append(f"{path}: listed but missing")
+        elif path not in listed:
+            found.append(f"{path}: present but not listed")
+        elif listed[path] != actual[path]:
+            found.append(f"{path}: size or sha256 differs")
+    return found

@@ -1,0 +1,105 @@
+"""Resolve model and dataset sources to local paths, and lay out outputs.
+
+Light by design: heavy work (turning the built-in GGUF into a safetensors folder) lives in
+`tuneforge.builtin` and is imported only when a built-in model is actually used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib.resources
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .api.sources import DatasetSource, ModelSource, builtin_name
+
+
+class SourceError(Exception):
+    """A source that cannot be resolved; the message is for the user."""
+
+
+def cache_root() -> Path:
+    """TUNEFORGE_CACHE, else ~/.cache/tuneforge (a shared volume in pods)."""
+    return Path(os.environ.get("TUNEFORGE_CACHE") or Path.home() / ".cache" / "tuneforge")
+
+
+def pvc_root() -> Path:
+    """Where pvc://claim/... is mounted: /mnt/pvc in pods, TUNEFORGE_PVC_ROOT for local runs."""
+    return Path(os.environ.get("TUNEFORGE_PVC_ROOT") or "/mnt/pvc")
+
+
+def local_path(uri: str) -> Path:
+    """The local path of a file:// or pvc:// URI."""
+    scheme, _, rest = uri.partition("://")
+    if scheme == "file":
+        return Path(rest)
+    if scheme == "pvc":
+        return pvc_root() / rest.strip("/")
+    raise SourceError(f"{uri}: {scheme}:// is accepted by the API but not resolved by this version yet")
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock shared by every process using the same cache entry."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_once(target: Path, build) -> Path:
+    """Build `target` (a folder) once: under a lock, into a temporary sibling, then renamed in place.
+
+    A crash leaves no half-written target, and concurrent callers wait and reuse the result.
+    """
+    if target.is_dir():
+        return target
+    with locked(target):
+        if target.is_dir():
+            return target
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            build(tmp)
+            os.rename(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def resolve_model(source: ModelSource) -> Path:
+    """A local folder with an HF model (config, safetensors, tokenizer)."""
+    if source.from_job is not None:
+        raise SourceError(
+            f"fromJob {source.from_job.kind}/{source.from_job.name} must be resolved to the upstream output "
+            "before the worker starts"
+        )
+    assert source.uri is not None
+    name = builtin_name(source.uri)
+    if name is not None:
+        from . import builtin
+
+        return builtin.materialize_model(name)
+    path = local_path(source.uri)
+    if not path.exists():
+        raise SourceError(f"{source.uri}: {path} does not exist")
+    return path
+
+
+def resolve_dataset(source: DatasetSource) -> Path:
+    """A local file (or folder) holding the dataset rows."""
+    name = builtin_name(source.uri)
+    if name is not None:
+        ref = importlib.resources.files("tuneforge") / "data" / f"{name}.jsonl"
+        with importlib.resources.as_file(ref) as path:
+            return Path(path)
+    path = local_path(source.uri)
+    if not path.exists():
+        raise SourceError(f"{source.uri}: {path} does not exist")
+    return path

@@ -1,0 +1,82 @@
+"""The entry point of every worker image and of local runs: `python -m tuneforge.worker --spec FILE`.
+
+The spec file is the resource (apiVersion, kind, metadata, spec) as JSON or YAML, with every
+`fromJob` source already resolved to a URI. The worker validates it, runs the backend, writes the
+output record, and reports progress and the result through the progress protocol.
+Exit codes: 0 done, 2 invalid spec or input (retrying will not help), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from .api.manifest import load_file
+from .backends import backend_for
+from .progress import Reporter
+from .storage import SourceError, local_path
+
+EXIT_INVALID = 2
+
+
+def output_dir(resource, override: str | None) -> Path:
+    if override:
+        return Path(override)
+    uri = resource.spec.output.uri
+    if uri is None:
+        return Path("out") / resource.metadata.name
+    return local_path(uri)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tuneforge.worker", description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", required=True, help="the resource as JSON or YAML")
+    parser.add_argument("--output", help="output folder (default: from spec.output.uri)")
+    args = parser.parse_args(argv)
+
+    docs = load_file(args.spec)
+    if len(docs) != 1 or docs[0].resource is None:
+        for doc in docs:
+            for line in doc.lines():
+                print(line, file=sys.stderr)
+        if len(docs) != 1:
+            print(f"{args.spec}: a worker runs exactly one resource, got {len(docs)}", file=sys.stderr)
+        return EXIT_INVALID
+    resource, raw = docs[0].resource, docs[0].raw
+    reporter = Reporter()
+    from .backends.finetune.data import DatasetError
+    from .backends.finetune.run import MethodNotAvailable
+
+    try:
+        out = output_dir(resource, args.output)
+        out.mkdir(parents=True, exist_ok=True)
+        run = backend_for(resource).run()
+        result = run.run(resource, raw, out, reporter)
+    except (SourceError, DatasetError, MethodNotAvailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except ModuleNotFoundError as exc:
+        print(f"error: this worker image lacks {exc.name}; {resource.kind} method {resource.spec.method} "
+              f"needs the '{backend_for(resource).name}' image", file=sys.stderr)
+        return EXIT_INVALID
+    except Exception:
+        traceback.print_exc()
+        return 1
+    files = result["files"]
+    reporter.result({
+        "uri": str(out.resolve()),
+        "files": len(files),
+        "totalBytes": sum(f["size"] for f in files),
+        "finalLoss": result["metrics"].get("finalLoss"),
+        "artifacts": result["artifacts"],
+        "sample": result["metrics"].get("sample"),
+    })
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    sys.exit(main())
