@@ -161,7 +161,19 @@ def calibration_rows(rng: random.Random) -> list[dict]:
     return rows
 
 
+def unique(rows: list[dict]) -> list[dict]:
+    """Random draws repeat now and then; a repeated row teaches nothing new."""
+    seen, out = set(), []
+    for row in rows:
+        key = json.dumps(row, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            out.append(row)
+    return out
+
+
 def write(name: str, rows: list[dict]) -> None:
+    rows = unique(rows)
     path = OUT / f"{name}.jsonl"
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     print(f"{path}: {len(rows)} rows")

@@ -44,7 +44,7 @@ class Reporter:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     interval: float = 2.0
     termination_log: str = TERMINATION_LOG
-    _last: float = field(default=0.0, init=False)
+    _last: float = field(default=float("-inf"), init=False)
     _started: float = field(default_factory=time.monotonic, init=False)
 
     def progress(self, step: int, total: int | None, force: bool = False, **values: Any) -> None:

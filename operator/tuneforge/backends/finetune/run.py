@@ -106,8 +106,9 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
 
     t = spec.training
     torch.manual_seed(t.seed)
-    model_dir = storage.resolve_model(spec.model)
+    # Data first: a dataset that does not match its format fails in seconds, before any model load.
     rows = load_rows(storage.resolve_dataset(spec.dataset), spec.dataset.format, spec.dataset.uri, t.seed, spec.dataset.max_samples)
+    model_dir = storage.resolve_model(spec.model)
     train_rows, eval_rows = split(rows, spec.dataset.validation_fraction, t.seed)
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=spec.model.trust_remote_code)

@@ -1,0 +1,97 @@
+"""Source resolution and the shared cache: built once, never half-written, safe under concurrency."""
+
+import multiprocessing
+import time
+from pathlib import Path
+
+import pytest
+
+from tuneforge import storage
+from tuneforge.api.sources import DatasetSource, JobRef, ModelSource
+
+
+def _slow_build(target: str, counter: str) -> None:
+    def build(tmp: Path) -> None:
+        with open(counter, "a") as handle:
+            handle.write("built\n")
+        time.sleep(0.5)
+        (tmp / "weights.bin").write_bytes(b"x" * 1000)
+
+    storage.build_once(Path(target), build)
+
+
+def test_concurrent_builds_happen_once(tmp_path):
+    target, counter = tmp_path / "cache" / "model", tmp_path / "count"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_slow_build, args=(str(target), str(counter))) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    assert counter.read_text() == "built\n"
+    assert (target / "weights.bin").stat().st_size == 1000
+    assert [p.name for p in target.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_failed_build_leaves_nothing_behind(tmp_path):
+    target = tmp_path / "model"
+
+    def build(tmp: Path) -> None:
+        (tmp / "partial").write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        storage.build_once(target, build)
+    assert not target.exists()
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_file_and_pvc_sources(tmp_path, monkeypatch):
+    (tmp_path / "claim" / "models" / "m").mkdir(parents=True)
+    monkeypatch.setenv("TUNEFORGE_PVC_ROOT", str(tmp_path))
+    assert storage.resolve_model(ModelSource(uri="pvc://claim/models/m")) == tmp_path / "claim" / "models" / "m"
+    assert storage.resolve_model(ModelSource(uri=f"file://{tmp_path}")) == tmp_path
+    with pytest.raises(storage.SourceError, match="does not exist"):
+        storage.resolve_model(ModelSource(uri="pvc://claim/missing"))
+
+
+def test_schemes_resolved_later_say_so():
+    with pytest.raises(storage.SourceError, match="hf:// is accepted by the API but not resolved by this version yet"):
+        storage.resolve_model(ModelSource(uri="hf://org/model"))
+
+
+def test_from_job_must_be_resolved_before_the_worker():
+    with pytest.raises(storage.SourceError, match="must be resolved to the upstream output"):
+        storage.resolve_model(ModelSource(from_job=JobRef(kind="MergeJob", name="m")))
+
+
+@pytest.mark.parametrize("name, column", [("chat-mini", "messages"), ("preference-mini", "chosen"), ("calibration-mini", "text")])
+def test_builtin_datasets_ship_with_the_package(name, column):
+    import json
+
+    fmt = {"chat-mini": "chat", "preference-mini": "preference", "calibration-mini": "text"}[name]
+    path = storage.resolve_dataset(DatasetSource(uri=f"builtin://{name}", format=fmt))
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert 200 <= len(rows) <= 1000
+    assert all(column in r for r in rows)
+    assert len({json.dumps(r) for r in rows}) == len(rows), "rows are distinct"
+
+
+def test_builtin_data_is_what_the_generator_writes(tmp_path, root, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen", root / "scripts" / "make_builtin_data.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    monkeypatch.setattr(gen, "OUT", tmp_path)
+    gen.main()
+    for path in tmp_path.glob("*.jsonl"):
+        assert path.read_text() == (root / "operator" / "tuneforge" / "data" / path.name).read_text()
+
+
+def test_cache_root_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("TUNEFORGE_CACHE", str(tmp_path))
+    assert storage.cache_root() == tmp_path
+    monkeypatch.delenv("TUNEFORGE_CACHE")
+    assert storage.cache_root() == Path.home() / ".cache" / "tuneforge"
