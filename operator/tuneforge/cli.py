@@ -88,8 +88,10 @@ def crds(check: bool, root: Path) -> None:
               help="Output folder (several documents: one subfolder each). Default: spec.output.uri or ./out/<name>.")
 @click.option("--set", "assignments", multiple=True, metavar="PATH=VALUE",
               help="Override a field in every document, e.g. --set spec.training.maxSteps=5.")
+@click.option("--processes", "-p", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes (torchrun; gloo on CPU), as resources.gpus does on a cluster.")
 @click.option("--verbose", "-v", is_flag=True, help="Show the worker's log while it runs.")
-def run(file: str, output: Path | None, assignments: tuple[str, ...], verbose: bool) -> None:
+def run(file: str, output: Path | None, assignments: tuple[str, ...], processes: int, verbose: bool) -> None:
     """Run a manifest on this machine through the same worker code a cluster uses."""
     from .local import resolve_from_job, run_one
     from .worker import output_dir
@@ -119,7 +121,7 @@ def run(file: str, output: Path | None, assignments: tuple[str, ...], verbose: b
                 click.echo(f"{doc.where}: spec.output.uri: local runs write to file:// or pvc://; use --output", err=True)
                 sys.exit(EXIT_INVALID)
             target = output_dir(resource, None)
-        outcome = run_one(doc, target.resolve(), verbose)
+        outcome = run_one(doc, target.resolve(), verbose, processes)
         if outcome.code != 0:
             click.echo(f"{resource.kind}/{resource.metadata.name} failed (exit {outcome.code}); log: {outcome.log}", err=True)
             tail = outcome.log.read_text().strip().splitlines()[-15:]

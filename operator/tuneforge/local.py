@@ -35,6 +35,10 @@ class Outcome:
     result: dict[str, Any] | None
 
 
+def _has_cuda() -> bool:
+    return Path("/dev/nvidia0").exists() or bool(os.environ.get("NVIDIA_VISIBLE_DEVICES"))
+
+
 def resolve_from_job(raw: dict[str, Any], done: dict[tuple[str, str], Path]) -> list[str]:
     """Point every fromJob source at the output of an earlier document; return what is missing."""
     missing = []
@@ -61,7 +65,16 @@ def resolve_from_job(raw: dict[str, Any], done: dict[tuple[str, str], Path]) -> 
     return missing
 
 
-def run_one(doc: Document, output: Path, verbose: bool = False) -> Outcome:
+def worker_command(resource, spec_file: str, output: Path, processes: int) -> list[str]:
+    """The worker as a pod runs it: plain python, or torchrun for several processes and DeepSpeed."""
+    worker = ["-m", "tuneforge.worker", "--spec", spec_file, "--output", str(output)]
+    deepspeed = getattr(resource.spec, "deepspeed", None) is not None
+    if processes > 1 or deepspeed:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", *worker]
+    return [sys.executable, *worker]
+
+
+def run_one(doc: Document, output: Path, verbose: bool = False, processes: int = 1) -> Outcome:
     resource = doc.resource
     assert resource is not None
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +84,9 @@ def run_one(doc: Document, output: Path, verbose: bool = False) -> Outcome:
         spec_file = handle.name
     env = dict(os.environ)
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    cmd = [sys.executable, "-m", "tuneforge.worker", "--spec", spec_file, "--output", str(output)]
+    # DeepSpeed picks its accelerator at import; without a GPU it must be told to use the CPU one.
+    env.setdefault("DS_ACCELERATOR", "cpu" if not _has_cuda() else "cuda")
+    cmd = worker_command(resource, spec_file, output, processes)
     started = time.monotonic()
     result = None
     bar = tqdm(total=None, desc=f"{resource.kind}/{resource.metadata.name}", unit="step", dynamic_ncols=True,

@@ -48,14 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     resource, raw = docs[0].resource, docs[0].raw
     reporter = Reporter()
     from .backends.finetune.data import DatasetError
-    from .backends.finetune.run import MethodNotAvailable
 
     try:
         out = output_dir(resource, args.output)
         out.mkdir(parents=True, exist_ok=True)
         run = backend_for(resource).run()
         result = run.run(resource, raw, out, reporter)
-    except (SourceError, DatasetError, MethodNotAvailable) as exc:
+    except (SourceError, DatasetError, NotImplementedError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except ModuleNotFoundError as exc:
@@ -65,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:
         traceback.print_exc()
         return 1
+    if not result:  # a non-zero rank under torchrun: rank 0 reports for everyone
+        return 0
     files = result["files"]
     reporter.result({
         "uri": str(out.resolve()),

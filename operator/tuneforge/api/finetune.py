@@ -54,12 +54,13 @@ class DpoSettings(Model):
 
     beta: float = Field(default=0.1, gt=0, le=10)
     """Strength of the pull towards the reference model."""
-    loss_type: Literal["sigmoid", "hinge", "ipo", "robust", "bco_pair", "sppo_hard", "nca_pair", "apo_zero", "apo_down"] = "sigmoid"
-    """TRL DPO loss."""
+    loss_type: Literal[
+        "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
+        "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm",
+    ] = "sigmoid"
+    """TRL DPO loss (sigmoid is the original DPO)."""
     label_smoothing: float = Field(default=0.0, ge=0, lt=0.5)
     """Assumed label noise (robust and sigmoid losses)."""
-    max_prompt_length: Optional[int] = Field(default=None, ge=1)
-    """Truncate prompts to this many tokens."""
     reference: Literal["adapter-disabled", "copy"] = "adapter-disabled"
     """Reference model: the base model with the adapter switched off (no second copy in memory), or a
     separate frozen copy."""

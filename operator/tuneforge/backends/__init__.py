@@ -24,7 +24,13 @@ class Backend:
         return importlib.import_module(f"{__name__}.{self.package}.plan")
 
     def run(self) -> ModuleType:
-        return importlib.import_module(f"{__name__}.{self.package}.run")
+        module = f"{__name__}.{self.package}.run"
+        try:
+            return importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name == module:
+                raise NotImplementedError(f"the {self.name} backend is not part of this version yet") from exc
+            raise
 
 
 REGISTRY: tuple[Backend, ...] = (

@@ -30,3 +30,45 @@ def plan(spec: FineTuneSpec) -> WorkerPlan:
     if gpus == 0:
         env["CUDA_VISIBLE_DEVICES"] = ""
     return WorkerPlan("finetune", WORKER_COMMAND, env, gpus, nodes, launcher)
+
+
+def deepspeed_config(spec: FineTuneSpec) -> dict | None:
+    """The DeepSpeed config for a spec, "auto" where the HF Trainer fills in its own values."""
+    ds = spec.deepspeed
+    if ds is None:
+        return None
+    zero: dict = {"stage": ds.stage, "overlap_comm": True, "contiguous_gradients": True}
+    if ds.offload_optimizer:
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
+    if ds.offload_parameters:
+        zero["offload_param"] = {"device": "cpu", "pin_memory": True}
+    if ds.stage == 3:
+        zero["stage3_gather_16bit_weights_on_model_save"] = True
+    precision = spec.training.precision
+    return {
+        "zero_optimization": zero,
+        "bf16": {"enabled": "auto"} if precision in ("auto", "bf16") else {"enabled": False},
+        "fp16": {"enabled": "auto"} if precision in ("auto", "fp16") else {"enabled": False},
+        "train_micro_batch_size_per_gpu": "auto",
+        "gradient_accumulation_steps": "auto",
+        "gradient_clipping": "auto",
+        "train_batch_size": "auto",
+    }
+
+
+def torchrun_args(spec: FineTuneSpec, rendezvous_host: str | None = None, port: int = 29500) -> list[str]:
+    """torchrun options: one process per GPU; several nodes meet at a c10d rendezvous.
+
+    On a cluster the rendezvous host is the headless Service of the Indexed Job (rank 0's pod), and
+    each pod's node rank is its completion index, as JobSet and Kubeflow do it.
+    """
+    gpus, nodes = max(spec.resources.gpus, 1), spec.resources.nodes
+    args = [f"--nproc_per_node={gpus}", f"--nnodes={nodes}"]
+    if nodes > 1:
+        if rendezvous_host is None:
+            raise ValueError("multi-node training needs the rendezvous host")
+        args += ["--rdzv_backend=c10d", f"--rdzv_endpoint={rendezvous_host}:{port}",
+                 "--node_rank=$(JOB_COMPLETION_INDEX)"]
+    else:
+        args += ["--standalone"]
+    return args

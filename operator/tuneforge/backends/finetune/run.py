@@ -1,26 +1,29 @@
 """Fine-tuning inside the worker: the real work, with transformers, peft and TRL.
 
-Implemented now: lora. The other methods share this path and land with the fine-tuning issue.
+full (optionally DeepSpeed ZeRO), lora, qlora (4-bit base) and dpo share one path: load the data
+(checked first), load the model the method's way, build the TRL trainer, train (resuming from the
+latest checkpoint if one exists), save, and write the record. Under torchrun only rank 0 reports
+progress and writes the record.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
-from ...api.finetune import FineTuneJob
-from ...progress import Reporter
 from ... import record, storage
+from ...api.finetune import DpoSettings, FineTuneJob
+from ...progress import Reporter
 from .data import load_rows, split
+from .models import load, lora_config
+from .plan import deepspeed_config
 
 SAMPLE_PROMPT = "What is the capital of France?"
-
-
-class MethodNotAvailable(Exception):
-    """The method exists in the API but this worker version cannot run it yet."""
 
 
 def _device_settings(precision: str, checkpointing: str) -> dict[str, Any]:
@@ -37,20 +40,27 @@ def _device_settings(precision: str, checkpointing: str) -> dict[str, Any]:
     }
 
 
-def _progress_callback(reporter: Reporter, history: list[dict[str, Any]]):
+def _progress_callback(reporter: Reporter | None, history: list[dict[str, Any]]):
     from transformers import TrainerCallback
+
+    started = time.monotonic()
 
     class ProgressCallback(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
-            if "loss" in logs:
-                history.append({"step": state.global_step, "loss": logs["loss"]})
+            if "loss" in logs or "eval_loss" in logs:
+                history.append({"step": state.global_step, **{k: v for k, v in logs.items() if isinstance(v, int | float)}})
+            if reporter is None:
+                return
+            elapsed = time.monotonic() - started
+            seen = getattr(state, "num_input_tokens_seen", 0) or 0
             reporter.progress(
                 state.global_step,
                 state.max_steps,
                 loss=logs.get("loss"),
                 epoch=round(state.epoch or 0.0, 3),
                 learningRate=logs.get("learning_rate"),
+                tokensPerSecond=round(seen / elapsed, 1) if seen and elapsed > 0 else None,
             )
 
     return ProgressCallback()
@@ -74,8 +84,8 @@ def _sample(model_dir: Path) -> str:
     return tokenizer.decode(out[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
 
 
-def _loss_plot(history: list[dict[str, Any]], path: Path) -> bool:
-    if len(history) < 2:
+def _loss_plot(history: list[dict[str, Any]], path: Path, title: str = "tuneforge fine-tune") -> bool:
+    if sum(1 for h in history if "loss" in h) < 2:
         return False
     import matplotlib
 
@@ -83,10 +93,15 @@ def _loss_plot(history: list[dict[str, Any]], path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    ax.plot([h["step"] for h in history], [h["loss"] for h in history], marker="o", markersize=3)
+    points = [h for h in history if "loss" in h]
+    ax.plot([h["step"] for h in points], [h["loss"] for h in points], marker="o", markersize=3, label="train")
+    evals = [h for h in history if "eval_loss" in h]
+    if evals:
+        ax.plot([h["step"] for h in evals], [h["eval_loss"] for h in evals], marker="s", markersize=3, label="eval")
+        ax.legend()
     ax.set_xlabel("step")
     ax.set_ylabel("training loss")
-    ax.set_title("tuneforge fine-tune")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
@@ -94,36 +109,13 @@ def _loss_plot(history: list[dict[str, Any]], path: Path) -> bool:
     return True
 
 
-def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter) -> dict[str, Any]:
-    spec = job.spec
-    if spec.method != "lora":
-        raise MethodNotAvailable(f"spec.method: {spec.method} is not available in this worker version yet (lora is)")
+def _is_main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0"
 
-    import torch
-    from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
-    from trl import SFTConfig, SFTTrainer
 
+def _trainer_args(spec, checkpoints: Path, has_eval: bool, cuda: bool) -> dict[str, Any]:
     t = spec.training
-    torch.manual_seed(t.seed)
-    # Data first: a dataset that does not match its format fails in seconds, before any model load.
-    rows = load_rows(storage.resolve_dataset(spec.dataset), spec.dataset.format, spec.dataset.uri, t.seed, spec.dataset.max_samples)
-    model_dir = storage.resolve_model(spec.model)
-    train_rows, eval_rows = split(rows, spec.dataset.validation_fraction, t.seed)
-
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=spec.model.trust_remote_code)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_dir, trust_remote_code=spec.model.trust_remote_code)
-
-    lora = spec.effective_lora()
-    targets = "all-linear" if lora.target_modules == ["all-linear"] else lora.target_modules
-    peft_config = LoraConfig(
-        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets,
-        use_rslora=lora.use_rslora, use_dora=lora.use_dora, bias=lora.bias, task_type="CAUSAL_LM",
-    )
-    checkpoints = output / "checkpoints"
-    args = SFTConfig(
+    args: dict[str, Any] = dict(
         output_dir=str(checkpoints),
         max_steps=t.max_steps or -1,
         num_train_epochs=t.epochs,
@@ -134,62 +126,133 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
         per_device_train_batch_size=t.batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         max_length=t.max_length,
-        packing=t.packing,
-        assistant_only_loss=t.assistant_only_loss,
         seed=t.seed,
         logging_steps=t.logging_steps,
         logging_first_step=True,
         save_steps=t.save_steps,
         save_total_limit=t.save_total_limit,
-        eval_strategy="steps" if eval_rows is not None and t.eval_steps else "no",
+        eval_strategy="steps" if has_eval and t.eval_steps else "no",
         eval_steps=t.eval_steps,
         report_to="none",
         disable_tqdm=True,
+        include_num_input_tokens_seen="all",
+        ddp_find_unused_parameters=False if spec.method != "full" else None,
         **_device_settings(t.precision, t.gradient_checkpointing),
     )
+    if spec.method == "dpo":
+        dpo = spec.dpo or DpoSettings()
+        args.update(beta=dpo.beta, loss_type=[dpo.loss_type], label_smoothing=dpo.label_smoothing)
+    else:
+        args.update(packing=t.packing, assistant_only_loss=t.assistant_only_loss)
+    ds = deepspeed_config(spec)
+    if ds is not None:
+        args["deepspeed"] = ds
+        if not cuda:
+            # DeepSpeed's CPU accelerator trains with gloo; the Trainer's use_cpu would bypass it.
+            args["use_cpu"] = False
+    return args
+
+
+def _build_trainer(spec, model, tokenizer, train_rows, eval_rows, args, callbacks):
+    from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
+
+    peft = None if spec.method == "full" else lora_config(spec)
+    if spec.method == "dpo":
+        ref = None
+        if (spec.dpo or DpoSettings()).reference == "copy":
+            from transformers import AutoModelForCausalLM
+
+            ref = AutoModelForCausalLM.from_pretrained(model.name_or_path)
+        return DPOTrainer(model=model, ref_model=ref, args=DPOConfig(**args), train_dataset=train_rows,
+                          eval_dataset=eval_rows, processing_class=tokenizer, peft_config=peft, callbacks=callbacks)
+    return SFTTrainer(model=model, args=SFTConfig(**args), train_dataset=train_rows, eval_dataset=eval_rows,
+                      processing_class=tokenizer, peft_config=peft, callbacks=callbacks)
+
+
+def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter) -> dict[str, Any]:
+    import torch
+    from transformers import PrinterCallback
+
+    spec = job.spec
+    t = spec.training
+    cuda = torch.cuda.is_available()
+    torch.manual_seed(t.seed)
+    # Data first: a dataset that does not match its format fails in seconds, before any model load.
+    rows = load_rows(storage.resolve_dataset(spec.dataset), spec.dataset.format, spec.dataset.uri, t.seed, spec.dataset.max_samples)
+    train_rows, eval_rows = split(rows, spec.dataset.validation_fraction, t.seed)
+    model_dir = storage.resolve_model(spec.model)
+    model, tokenizer = load(spec, model_dir, cuda)
+
+    checkpoints = output / "checkpoints"
     history: list[dict[str, Any]] = []
-    trainer = SFTTrainer(
-        model=model, args=args, train_dataset=train_rows, eval_dataset=eval_rows,
-        processing_class=tokenizer, peft_config=peft_config,
-        callbacks=[_progress_callback(reporter, history)],
-    )
+    args = _trainer_args(spec, checkpoints, eval_rows is not None, cuda)
+    trainer = _build_trainer(spec, model, tokenizer, train_rows, eval_rows, args,
+                             [_progress_callback(reporter if _is_main_process() else None, history)])
     # Progress goes out through the protocol; the trainer's own console printer would duplicate it.
     trainer.remove_callback(PrinterCallback)
     resume = _last_checkpoint(checkpoints)
     if resume:
         print(f"resuming from {resume}", flush=True)
+    started = time.monotonic()
     trainer.train(resume_from_checkpoint=resume)
+    seconds = time.monotonic() - started
+
+    artifacts: dict[str, str] = {}
+    if spec.method == "full":
+        trainer.save_model(str(output / "model"))
+        if _is_main_process():
+            tokenizer.save_pretrained(output / "model")
+        artifacts["model"] = "model"
+    else:
+        trainer.model.save_pretrained(output / "adapter")
+        tokenizer.save_pretrained(output / "adapter")
+        artifacts["adapter"] = "adapter"
+    if not _is_main_process():
+        return {}
+    if spec.method != "full" and spec.output.merge_adapter:
+        _merge_adapter(spec, model_dir, output / "adapter", output / "merged", tokenizer)
+        artifacts["model"] = "merged"
     # Checkpoints exist to survive a restart; once the run is done they are only disk usage.
     shutil.rmtree(checkpoints, ignore_errors=True)
-
-    adapter_dir = output / "adapter"
-    trainer.model.save_pretrained(adapter_dir)
-    tokenizer.save_pretrained(adapter_dir)
-    artifacts = {"adapter": "adapter"}
-    if spec.output.merge_adapter:
-        merged = trainer.model.merge_and_unload()
-        merged_dir = output / "merged"
-        merged.save_pretrained(merged_dir)
-        tokenizer.save_pretrained(merged_dir)
-        artifacts["model"] = "merged"
     if _loss_plot(history, output / "loss.png"):
         artifacts["lossCurve"] = "loss.png"
     (output / "loss-history.json").write_text(json.dumps(history) + "\n")
 
+    losses = [h for h in history if "loss" in h]
     metrics: dict[str, Any] = {
         "steps": trainer.state.global_step,
-        "initialLoss": history[0]["loss"] if history else None,
-        "finalLoss": history[-1]["loss"] if history else None,
+        "initialLoss": losses[0]["loss"] if losses else None,
+        "finalLoss": losses[-1]["loss"] if losses else None,
         "resumedFrom": Path(resume).name if resume else None,
+        "trainSeconds": round(seconds, 1),
+        "tokensPerSecond": _tokens_per_second(trainer, seconds),
     }
+    if spec.method == "dpo":
+        metrics["rewardMargins"] = [h.get("rewards/margins") for h in history if "rewards/margins" in h]
+        metrics["rewardAccuracies"] = [h.get("rewards/accuracies") for h in history if "rewards/accuracies" in h]
     if "model" in artifacts:
         metrics["sample"] = {"prompt": SAMPLE_PROMPT, "completion": _sample(output / artifacts["model"])}
-    inputs = {"model": spec.model.wire(), "dataset": spec.dataset.wire(), "modelPath": str(model_dir)}
     if metrics["finalLoss"] is not None and not math.isfinite(metrics["finalLoss"]):
         raise RuntimeError("training diverged: the final loss is not a finite number")
+    inputs = {"model": spec.model.wire(), "dataset": spec.dataset.wire(), "modelPath": str(model_dir)}
     return record.write(
         output, raw, inputs, artifacts, metrics,
-        libraries=("torch", "transformers", "peft", "trl", "accelerate", "datasets"),
+        libraries=("torch", "transformers", "peft", "trl", "accelerate", "datasets", "bitsandbytes", "deepspeed"),
         skip=("checkpoints",),
     )
 
+
+def _tokens_per_second(trainer, seconds: float) -> float | None:
+    seen = getattr(trainer.state, "num_input_tokens_seen", 0) or 0
+    return round(seen / seconds, 1) if seen and seconds > 0 else None
+
+
+def _merge_adapter(spec, model_dir: Path, adapter_dir: Path, target: Path, tokenizer) -> None:
+    """Fold the adapter into a full-precision copy of the base (a 4-bit base cannot be merged into)."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(model_dir, trust_remote_code=spec.model.trust_remote_code)
+    merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
+    merged.save_pretrained(target)
+    tokenizer.save_pretrained(target)

@@ -1,0 +1,66 @@
+"""Load the base model the way each method needs it (heavy imports inside functions)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ...api.finetune import FineTuneSpec
+
+
+def compute_dtype(name: str, cuda: bool):
+    import torch
+
+    if name == "auto":
+        if not cuda:
+            return torch.float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return getattr(torch, name)
+
+
+def quantization_config(spec: FineTuneSpec, cuda: bool):
+    """bitsandbytes settings for qlora; None for the other methods."""
+    if spec.method != "qlora":
+        return None
+    from transformers import BitsAndBytesConfig
+
+    q = spec.quantization
+    assert q is not None  # the API requires it for qlora
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=q.quant_type,
+        bnb_4bit_use_double_quant=q.double_quant,
+        bnb_4bit_compute_dtype=compute_dtype(q.compute_dtype, cuda),
+        bnb_4bit_quant_storage=compute_dtype(q.compute_dtype, cuda),
+    )
+
+
+def load(spec: FineTuneSpec, model_dir: Path, cuda: bool) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    trust = spec.model.trust_remote_code
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    kwargs: dict[str, Any] = {"trust_remote_code": trust}
+    bnb = quantization_config(spec, cuda)
+    if bnb is not None:
+        kwargs["quantization_config"] = bnb
+        kwargs["dtype"] = bnb.bnb_4bit_compute_dtype
+        if cuda:
+            import os
+
+            kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
+    model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
+    return model, tokenizer
+
+
+def lora_config(spec: FineTuneSpec):
+    from peft import LoraConfig
+
+    lora = spec.effective_lora()
+    targets = "all-linear" if lora.target_modules == ["all-linear"] else lora.target_modules
+    return LoraConfig(
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets,
+        use_rslora=lora.use_rslora, use_dora=lora.use_dora, bias=lora.bias, task_type="CAUSAL_LM",
+    )
