@@ -52,7 +52,8 @@ def deepspeed_config(spec: FineTuneSpec) -> dict | None:
         "train_micro_batch_size_per_gpu": "auto",
         "gradient_accumulation_steps": "auto",
         "gradient_clipping": "auto",
-        "train_batch_size": "auto",
+        # No train_batch_size: DeepSpeed derives it (micro batch x accumulation x world size); the
+        # Trainer's "auto" fill-in used a world size of 1 under DeepSpeed's CPU accelerator.
     }
 
 

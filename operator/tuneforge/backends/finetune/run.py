@@ -147,9 +147,6 @@ def _trainer_args(spec, checkpoints: Path, has_eval: bool, cuda: bool) -> dict[s
     ds = deepspeed_config(spec)
     if ds is not None:
         args["deepspeed"] = ds
-        if not cuda:
-            # DeepSpeed's CPU accelerator trains with gloo; the Trainer's use_cpu would bypass it.
-            args["use_cpu"] = False
     return args
 
 
@@ -226,7 +223,15 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
         "resumedFrom": Path(resume).name if resume else None,
         "trainSeconds": round(seconds, 1),
         "tokensPerSecond": _tokens_per_second(trainer, seconds),
+        "distributedType": str(trainer.accelerator.distributed_type.value),
+        "worldSize": trainer.accelerator.num_processes,
+        "evalLoss": next((h["eval_loss"] for h in reversed(history) if "eval_loss" in h), None),
     }
+    if cuda:
+        metrics["peakGpuMemoryBytes"] = torch.cuda.max_memory_allocated()
+        metrics["gpu"] = torch.cuda.get_device_name()
+    if spec.method == "qlora":
+        metrics["linear4bitModules"] = _count_4bit(trainer.model)
     if spec.method == "dpo":
         metrics["rewardMargins"] = [h.get("rewards/margins") for h in history if "rewards/margins" in h]
         metrics["rewardAccuracies"] = [h.get("rewards/accuracies") for h in history if "rewards/accuracies" in h]
@@ -240,6 +245,12 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
         libraries=("torch", "transformers", "peft", "trl", "accelerate", "datasets", "bitsandbytes", "deepspeed"),
         skip=("checkpoints",),
     )
+
+
+def _count_4bit(model) -> int:
+    import bitsandbytes as bnb
+
+    return sum(1 for m in model.modules() if isinstance(m, bnb.nn.Linear4bit))
 
 
 def _tokens_per_second(trainer, seconds: float) -> float | None:
