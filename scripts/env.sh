@@ -32,6 +32,8 @@ if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
     # Packages whose own dependencies we do not want (see the comment beside each in the file).
     nodeps=$(sed -n 's/^# no-deps: *//p' "$cons")
     [ -z "$nodeps" ] || quiet "$venv/bin/pip" install -q --no-deps $nodeps
+    nobuild=$(sed -n 's/^# no-build-isolation: *//p' "$cons")
+    [ -z "$nobuild" ] || DS_BUILD_OPS=0 quiet "$venv/bin/pip" install -q -c "$cons" --no-build-isolation $nobuild
     touch "$venv/.complete"
 else
     quiet "$venv/bin/pip" install -q --no-deps -e "$root"

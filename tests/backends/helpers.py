@@ -1,0 +1,31 @@
+"""Run `tuneforge run` in a child process, as a user would, and read what it wrote."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def tuneforge(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tuneforge.cli", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def run_example(root: Path, example: str, out: Path, *sets: str, processes: int = 1) -> dict:
+    args = ["run", str(root / "examples" / example), "--output", str(out), "--processes", str(processes)]
+    for s in sets:
+        args += ["--set", s]
+    proc = tuneforge(*args)
+    log = out.parent / f"{out.name}.log"
+    assert proc.returncode == 0, proc.stderr[-2000:] + (log.read_text()[-4000:] if log.exists() else "")
+    return json.loads((out / "tuneforge-output.json").read_text())
+
+
+def losses(out: Path) -> list[float]:
+    return [h["loss"] for h in json.loads((out / "loss-history.json").read_text()) if "loss" in h]
+
+
+def learned(out: Path) -> bool:
+    seen = losses(out)
+    return len(seen) >= 3 and sum(seen[-2:]) / 2 < 0.9 * seen[0]
