@@ -51,10 +51,33 @@ def validate(files: tuple[str, ...]) -> None:
             for line in doc.lines():
                 bad += 1
                 click.echo(line)
+            fit = _memory_fit(doc)
+            if fit is not None:
+                severity, message = fit
+                if severity == "error":
+                    bad += 1
+                    click.echo(f"{doc.where}: spec.resources: {message}")
+                else:
+                    click.echo(f"{doc.where}: warning: spec.resources: {message}", err=True)
     if bad:
         click.echo(f"{bad} problem(s) in {count} document(s)", err=True)
         sys.exit(1)
     click.echo(f"{count} document(s) valid", err=True)
+
+
+def _memory_fit(doc: Document) -> tuple[str, str] | None:
+    """The GPU memory-fit check for fine-tuning jobs whose model config is readable offline."""
+    from .api.finetune import FineTuneJob
+
+    if not isinstance(doc.resource, FineTuneJob):
+        return None
+    from .backends.finetune.memory import fit_problem
+    from .storage import SourceError, reachable_config
+
+    try:
+        return fit_problem(doc.resource.spec, reachable_config(doc.resource.spec.model))
+    except SourceError:
+        return None
 
 
 @main.command()

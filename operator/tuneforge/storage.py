@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .api.sources import DatasetSource, ModelSource, builtin_name
+from .errors import InputError
 
 
-class SourceError(Exception):
+class SourceError(InputError):
     """A source that cannot be resolved; the message is for the user."""
 
 
@@ -90,6 +91,20 @@ def resolve_model(source: ModelSource) -> Path:
     if not path.exists():
         raise SourceError(f"{source.uri}: {path} does not exist")
     return path
+
+
+def reachable_config(source: ModelSource) -> Path | None:
+    """The model's config.json when it can be read offline without downloading anything."""
+    if source.uri is None:
+        return None
+    name = builtin_name(source.uri)
+    if name is not None:
+        path = cache_root() / "models" / "builtin" / name / "config.json"
+    elif source.uri.startswith(("file://", "pvc://")):
+        path = local_path(source.uri) / "config.json"
+    else:
+        return None
+    return path if path.is_file() else None
 
 
 def resolve_dataset(source: DatasetSource) -> Path:

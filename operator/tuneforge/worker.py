@@ -14,10 +14,12 @@ import sys
 import traceback
 from pathlib import Path
 
+from .api.constants import OUTPUT_RECORD
 from .api.manifest import load_file
 from .backends import backend_for
 from .progress import Reporter
-from .storage import SourceError, local_path
+from .errors import InputError
+from .storage import local_path
 
 EXIT_INVALID = 2
 
@@ -29,6 +31,18 @@ def output_dir(resource, override: str | None) -> Path:
     if uri is None:
         return Path("out") / resource.metadata.name
     return local_path(uri)
+
+
+def guard_finished_output(out: Path, overwrite: bool) -> None:
+    """Never replace a finished output by accident; a half-done one (checkpoints) is resumed."""
+    record = out / OUTPUT_RECORD
+    if record.exists():
+        if not overwrite:
+            raise InputError(
+                f"spec.output: {out} already holds a finished job ({OUTPUT_RECORD}); choose another output "
+                "or set spec.output.overwrite: true to replace it"
+            )
+        record.unlink()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,14 +61,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INVALID
     resource, raw = docs[0].resource, docs[0].raw
     reporter = Reporter()
-    from .backends.finetune.data import DatasetError
-
     try:
         out = output_dir(resource, args.output)
+        guard_finished_output(out, resource.spec.output.overwrite)
         out.mkdir(parents=True, exist_ok=True)
         run = backend_for(resource).run()
         result = run.run(resource, raw, out, reporter)
-    except (SourceError, DatasetError, NotImplementedError) as exc:
+    except (InputError, NotImplementedError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except ModuleNotFoundError as exc:

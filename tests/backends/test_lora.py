@@ -83,3 +83,13 @@ def test_invalid_override_is_a_validation_error(root, tmp_path):
                      "--set", "spec.method=qlora", timeout=120)
     assert proc.returncode == 2
     assert "spec.quantization: method qlora needs 4-bit settings" in proc.stderr
+
+
+def test_a_finished_output_is_not_overwritten(lora_run, root):
+    out, _ = lora_run
+    before = (out / "tuneforge-output.json").read_text()
+    proc = tuneforge("run", str(root / "examples" / "quickstart.yaml"), "--output", str(out), timeout=120)
+    assert proc.returncode == 2
+    assert f"spec.output: {out} already holds a finished job (tuneforge-output.json)" in proc.stderr
+    assert "set spec.output.overwrite: true" in proc.stderr
+    assert (out / "tuneforge-output.json").read_text() == before

@@ -1,29 +1,62 @@
+"""The pure fine-tuning plan: launcher, torchrun options, DeepSpeed config."""
+
 from builders import finetune
 
 from tuneforge.api.manifest import parse
 from tuneforge.backends import backend_for
-from tuneforge.backends.finetune.plan import WORKER_COMMAND, plan
+from tuneforge.backends.finetune.plan import WORKER_COMMAND, deepspeed_config, plan
 
 
-def resource(doc):
+def spec_of(doc):
     res, issues = parse(dict(doc))
     assert not issues, issues
-    return res
+    return res.spec
 
 
-def test_cpu_plan():
-    p = plan(resource(finetune("lora")).spec)
-    assert p.command == WORKER_COMMAND and p.launcher == "python" and p.gpus == 0
-    assert p.env["CUDA_VISIBLE_DEVICES"] == ""
+def test_single_cpu_process():
+    p = plan(spec_of(finetune("lora")))
+    assert (p.command, p.launcher, p.gpus, p.nodes) == (WORKER_COMMAND, "python", 0, 1)
+    assert p.env["CUDA_VISIBLE_DEVICES"] == "" and p.env["DS_ACCELERATOR"] == "cpu"
 
 
-def test_multi_gpu_plan_uses_torchrun_and_passes_zero_stage():
+def test_one_gpu_runs_plain_python():
+    p = plan(spec_of(finetune("qlora").set("spec.resources", {"gpus": 1})))
+    assert p.command == WORKER_COMMAND and "CUDA_VISIBLE_DEVICES" not in p.env
+
+
+def test_several_gpus_use_torchrun_standalone():
+    p = plan(spec_of(finetune("lora").set("spec.resources", {"gpus": 4})))
+    assert p.command == ("torchrun", "--nproc_per_node=4", "--nnodes=1", "--standalone",
+                         "-m", "tuneforge.worker", "--spec", "/etc/tuneforge/spec.json")
+
+
+def test_several_nodes_meet_at_a_c10d_rendezvous_on_index_zero():
     doc = finetune("full").set("spec.resources", {"gpus": 8, "nodes": 2}).set("spec.deepspeed", {"stage": 3})
-    p = plan(resource(doc).spec)
+    p = plan(spec_of(doc))
+    assert p.command == ("torchrun", "--nproc_per_node=8", "--nnodes=2", "--rdzv_backend=c10d",
+                         "--rdzv_endpoint=$(TUNEFORGE_RENDEZVOUS_HOST):29500", "--node_rank=$(JOB_COMPLETION_INDEX)",
+                         "-m", "tuneforge.worker", "--spec", "/etc/tuneforge/spec.json")
     assert (p.launcher, p.gpus, p.nodes) == ("torchrun", 8, 2)
     assert p.env["TUNEFORGE_DEEPSPEED_STAGE"] == "3"
-    assert "CUDA_VISIBLE_DEVICES" not in p.env
+
+
+def test_deepspeed_runs_under_torchrun_even_on_one_device():
+    p = plan(spec_of(finetune("full").set("spec.deepspeed", {"stage": 2})))
+    assert p.launcher == "torchrun" and "--nproc_per_node=1" in p.command
+
+
+def test_deepspeed_config_from_spec():
+    doc = finetune("full").set("spec.deepspeed", {"stage": 3, "offloadOptimizer": True, "offloadParameters": True})
+    doc["spec"]["training"] = {"precision": "bf16"}
+    cfg = deepspeed_config(spec_of(doc))
+    assert cfg["zero_optimization"]["stage"] == 3
+    assert cfg["zero_optimization"]["offload_optimizer"] == {"device": "cpu", "pin_memory": True}
+    assert cfg["zero_optimization"]["offload_param"] == {"device": "cpu", "pin_memory": True}
+    assert cfg["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"] is True
+    assert cfg["bf16"] == {"enabled": "auto"} and cfg["fp16"] == {"enabled": False}
+    assert "train_batch_size" not in cfg
+    assert deepspeed_config(spec_of(finetune("lora"))) is None
 
 
 def test_registry_routes_every_kind():
-    assert backend_for(resource(finetune("qlora"))).name == "finetune"
+    assert backend_for(parse(dict(finetune("qlora")))[0]).name == "finetune"

@@ -60,12 +60,16 @@ class Resources(Model):
     """Scratch disk per pod for downloads and conversions (e.g. 100Gi)."""
     shared_memory: Optional[IntOrString] = None
     """Size of /dev/shm (PyTorch data loaders and NCCL need more than the container default)."""
+    gpu_memory: Optional[IntOrString] = None
+    """Memory per GPU (e.g. 80Gi), for the memory-fit check of `tuneforge validate`; without it the
+    check uses the nvidia.com/gpu.product node selector when it names a known GPU."""
 
     def problems(self) -> Iterator[Problem]:
-        for name in ("cpu", "memory", "ephemeral_storage", "shared_memory"):
+        for name in ("cpu", "memory", "ephemeral_storage", "shared_memory", "gpu_memory"):
             value = getattr(self, name)
             if value is not None and not _is_quantity(str(value)):
-                path = {"ephemeral_storage": "ephemeralStorage", "shared_memory": "sharedMemory"}.get(name, name)
+                path = {"ephemeral_storage": "ephemeralStorage", "shared_memory": "sharedMemory",
+                        "gpu_memory": "gpuMemory"}.get(name, name)
                 yield path, f"'{value}' is not a Kubernetes quantity (examples: 4, 500m, 16Gi)"
 
 

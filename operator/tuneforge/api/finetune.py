@@ -10,7 +10,7 @@ from pydantic import Field
 from .base import Model, Optional, Problem
 from .common import Output
 from .constants import VERSION
-from .resource import JobSpec, Resource
+from .resource import METHOD_COLUMN, PHASE_COLUMN, PROGRESS_COLUMN, JobSpec, Resource
 from .sources import DatasetSource, ModelSource
 
 FineTuneMethod = Literal["full", "lora", "qlora", "dpo"]
@@ -189,10 +189,10 @@ class FineTuneJob(
     short_names=["ftj"],
     subresources={"status": {}},
     printer_columns=[
-        {"name": "Method", "type": "string", "jsonPath": ".spec.method"},
+        METHOD_COLUMN,
         {"name": "Model", "type": "string", "jsonPath": ".spec.model.uri", "priority": 1},
-        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-        {"name": "Progress", "type": "integer", "jsonPath": ".status.progress.percent", "description": "percent done"},
+        PHASE_COLUMN,
+        PROGRESS_COLUMN,
         {"name": "Loss", "type": "number", "jsonPath": ".status.progress.loss"},
         {"name": "ETA", "type": "string", "jsonPath": ".status.progress.eta"},
     ],

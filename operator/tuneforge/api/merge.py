@@ -9,7 +9,7 @@ from pydantic import Field
 
 from .base import AnyValue, Dict, Model, Optional, Problem
 from .constants import VERSION
-from .resource import JobSpec, Resource
+from .resource import METHOD_COLUMN, PHASE_COLUMN, PROGRESS_COLUMN, JobSpec, Resource
 from .sources import ModelSource
 
 
@@ -194,9 +194,9 @@ class MergeJob(
     short_names=["mj"],
     subresources={"status": {}},
     printer_columns=[
-        {"name": "Method", "type": "string", "jsonPath": ".spec.method"},
-        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-        {"name": "Progress", "type": "integer", "jsonPath": ".status.progress.percent", "description": "percent done"},
+        METHOD_COLUMN,
+        PHASE_COLUMN,
+        PROGRESS_COLUMN,
     ],
 ):
     """Merges models with mergekit as a Kubernetes Job (CPU by default)."""

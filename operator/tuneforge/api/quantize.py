@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 
 from .base import Model, Optional, Problem
 from .constants import VERSION
-from .resource import JobSpec, Resource
+from .resource import METHOD_COLUMN, PHASE_COLUMN, PROGRESS_COLUMN, JobSpec, Resource
 from .sources import DatasetSource, ModelSource
 
 QuantizeMethod = Literal["gguf", "awq", "gptq", "exl2", "exl3"]
@@ -199,9 +199,9 @@ class QuantizeJob(
     short_names=["qj"],
     subresources={"status": {}},
     printer_columns=[
-        {"name": "Method", "type": "string", "jsonPath": ".spec.method"},
-        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-        {"name": "Progress", "type": "integer", "jsonPath": ".status.progress.percent", "description": "percent done"},
+        METHOD_COLUMN,
+        PHASE_COLUMN,
+        PROGRESS_COLUMN,
     ],
 ):
     """Quantizes a model to GGUF, AWQ, GPTQ, EXL2 or EXL3 as a Kubernetes Job."""

@@ -14,6 +14,11 @@ from .constants import MAX_NAME_LENGTH
 from .status import Status
 
 
+METHOD_COLUMN = {"name": "Method", "type": "string", "jsonPath": ".spec.method"}
+PHASE_COLUMN = {"name": "Phase", "type": "string", "jsonPath": ".status.phase"}
+PROGRESS_COLUMN = {"name": "Progress", "type": "integer", "jsonPath": ".status.progress.percent", "description": "percent done"}
+
+
 class JobSpec(Model):
     """Spec parts every kind has."""
 

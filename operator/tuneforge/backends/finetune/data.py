@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...errors import InputError
+
 REQUIRED_COLUMNS = {
     "chat": ("messages",),
     "instruction": ("prompt", "completion"),
@@ -13,7 +15,7 @@ REQUIRED_COLUMNS = {
 LOADERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
 
-class DatasetError(Exception):
+class DatasetError(InputError):
     """A dataset that does not match its spec; the message names the problem and the field."""
 
 

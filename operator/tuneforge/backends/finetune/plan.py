@@ -6,7 +6,11 @@ from dataclasses import dataclass, field
 
 from ...api.finetune import FineTuneSpec
 
-WORKER_COMMAND = ("python", "-m", "tuneforge.worker", "--spec", "/etc/tuneforge/spec.json")
+SPEC_PATH = "/etc/tuneforge/spec.json"
+WORKER_MODULE = ("-m", "tuneforge.worker", "--spec", SPEC_PATH)
+WORKER_COMMAND = ("python", *WORKER_MODULE)
+# Set by the operator on multi-node Jobs: the DNS name of the pod with completion index 0.
+RENDEZVOUS_ENV = "TUNEFORGE_RENDEZVOUS_HOST"
 
 
 @dataclass(frozen=True)
@@ -22,14 +26,22 @@ class WorkerPlan:
 
 
 def plan(spec: FineTuneSpec) -> WorkerPlan:
+    """One process per GPU through torchrun; several nodes form an Indexed Job that meets at a c10d
+    rendezvous on the pod with index 0 (reached through a headless Service), each pod's node rank
+    being its completion index, as JobSet and Kubeflow do it."""
     env = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_TELEMETRY": "1"}
     gpus, nodes = spec.resources.gpus, spec.resources.nodes
-    launcher = "torchrun" if gpus > 1 or nodes > 1 else "python"
+    launcher = "torchrun" if gpus > 1 or nodes > 1 or spec.deepspeed is not None else "python"
     if spec.deepspeed is not None:
         env["TUNEFORGE_DEEPSPEED_STAGE"] = str(spec.deepspeed.stage)
     if gpus == 0:
         env["CUDA_VISIBLE_DEVICES"] = ""
-    return WorkerPlan("finetune", WORKER_COMMAND, env, gpus, nodes, launcher)
+        env["DS_ACCELERATOR"] = "cpu"
+    command = WORKER_COMMAND
+    if launcher == "torchrun":
+        host = f"$({RENDEZVOUS_ENV})" if nodes > 1 else None
+        command = ("torchrun", *torchrun_args(spec, host), *WORKER_MODULE)
+    return WorkerPlan("finetune", command, env, gpus, nodes, launcher)
 
 
 def deepspeed_config(spec: FineTuneSpec) -> dict | None:

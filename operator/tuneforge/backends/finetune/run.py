@@ -208,6 +208,12 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
         artifacts["adapter"] = "adapter"
     if not _is_main_process():
         return {}
+    if spec.deepspeed is not None:
+        # Loads after training (merge, sample) must not run under ZeRO-3's partitioned init:
+        # the other ranks are gone, and the saved model is whole.
+        from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+        unset_hf_deepspeed_config()
     if spec.method != "full" and spec.output.merge_adapter:
         _merge_adapter(spec, model_dir, output / "adapter", output / "merged", tokenizer)
         artifacts["model"] = "merged"

@@ -1,0 +1,5 @@
+"""Errors whose message is for the user: the worker exits 2 (retrying will not help) and prints it."""
+
+
+class InputError(Exception):
+    """A source, dataset or setting that cannot work as given; the message names the field."""
