@@ -13,22 +13,40 @@ EXIT_INVALID = 2
 
 
 def _apply_overrides(docs: list[Document], assignments: tuple[str, ...]) -> list[Document]:
-    from .overrides import OverrideError, apply
+    """Apply `--set [NAME:]path=value` to each document whose kind has that field (or to NAME only)."""
+    from . import api
+    from .api.manifest import schema_node
+    from .overrides import OverrideError, apply, parse_path
 
     if not assignments:
         return docs
+    used = {a: False for a in assignments}
     out = []
     for doc in docs:
-        if doc.raw is None or not isinstance(doc.raw, dict):
+        raw = doc.raw
+        if not isinstance(raw, dict):
             out.append(doc)
             continue
+        kind = api.KINDS.get(raw.get("kind"))
+        name = (raw.get("metadata") or {}).get("name")
         try:
             for assignment in assignments:
-                apply(doc.raw, assignment)
+                target, sep, rest = assignment.partition(":")
+                if sep and "=" not in target:
+                    if target != name:
+                        continue
+                    assignment = rest
+                elif kind is not None and schema_node(kind.model_json_schema(), tuple(parse_path(assignment.partition("=")[0].strip()))) is None:
+                    continue
+                apply(raw, assignment)
+                used[assignment if not sep or "=" in target else f"{target}:{assignment}"] = True
         except OverrideError as exc:
             raise click.UsageError(str(exc)) from exc
-        resource, issues = parse(doc.raw)
-        out.append(Document(doc.source, doc.index, doc.of, doc.raw, resource, issues))
+        resource, issues = parse(raw)
+        out.append(Document(doc.source, doc.index, doc.of, raw, resource, issues))
+    unused = [a for a, hit in used.items() if not hit]
+    if unused:
+        raise click.UsageError(f"--set {unused[0]}: no document in the file has that field (or that name)")
     return out
 
 
@@ -110,7 +128,8 @@ def crds(check: bool, root: Path) -> None:
 @click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (several documents: one subfolder each). Default: spec.output.uri or ./out/<name>.")
 @click.option("--set", "assignments", multiple=True, metavar="PATH=VALUE",
-              help="Override a field in every document, e.g. --set spec.training.maxSteps=5.")
+              help="Override a field in every document whose kind has it, e.g. --set spec.training.maxSteps=5; "
+                   "NAME:path=value changes one document.")
 @click.option("--processes", "-p", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes (torchrun; gloo on CPU), as resources.gpus does on a cluster.")
 @click.option("--verbose", "-v", is_flag=True, help="Show the worker's log while it runs.")

@@ -79,3 +79,26 @@ def test_short_real_run(root, tmp_path, fmt, kind):
     run_example(root, "quickstart.yaml", out, f"spec.dataset.uri=file://{path}", f"spec.dataset.format={fmt}",
                 "spec.training.maxSteps=5", "spec.training.maxLength=64", "spec.output.mergeAdapter=false")
     assert learned(out)
+
+
+def test_named_validation_split_from_a_folder(tmp_path):
+    from tuneforge.api.sources import DatasetSource
+    from tuneforge.backends.finetune.data import load_splits
+
+    write(tmp_path / "train.jsonl", rows_of("text")[:40], "jsonl")
+    write(tmp_path / "validation.jsonl", rows_of("text")[40:], "jsonl")
+    source = DatasetSource(uri=f"file://{tmp_path}", format="text", validation_split="validation")
+    train, held = load_splits(tmp_path, source, seed=1)
+    assert (len(train), len(held)) == (40, 18)
+    missing = DatasetSource(uri=f"file://{tmp_path}", format="text", validation_split="test")
+    with pytest.raises(DatasetError, match=r"dataset.validationSplit: no file named test.\* \(or folder test/\)"):
+        load_splits(tmp_path, missing, seed=1)
+
+
+def test_validation_fraction_holds_rows_out(tmp_path):
+    from tuneforge.api.sources import DatasetSource
+    from tuneforge.backends.finetune.data import load_splits
+
+    path = write(tmp_path / "rows.jsonl", rows_of("text"), "jsonl")
+    train, held = load_splits(path, DatasetSource(uri=f"file://{path}", format="text", validation_fraction=0.25), seed=1)
+    assert len(held) == 15 and len(train) + len(held) == 58

@@ -35,3 +35,38 @@ def test_bad_overrides_say_what_is_wrong(assignment, message):
     doc = {"spec": {"method": "lora", "models": []}}
     with pytest.raises(OverrideError, match=message.replace("[", r"\[").replace("]", r"\]")):
         apply(doc, assignment)
+
+
+def _run_set(tmp_path, *sets):
+    import subprocess
+    import sys
+
+    import yaml
+    from builders import merge
+
+    path = tmp_path / "two.yaml"
+    path.write_text(yaml.safe_dump_all([dict(finetune("lora", name="ft")), dict(merge("slerp", name="mj"))]))
+    args = [sys.executable, "-m", "tuneforge.cli", "run", str(path), "--output", str(tmp_path / "o")]
+    for s in sets:
+        args += ["--set", s]
+    # An invalid value stops the run before any work, so this is a quick way to see what was applied.
+    return subprocess.run(args, capture_output=True, text=True, timeout=60)
+
+
+def test_set_applies_only_to_kinds_that_have_the_field(tmp_path):
+    proc = _run_set(tmp_path, "spec.training.maxSteps=0")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"{tmp_path / 'two.yaml'}:1: spec.training.maxSteps: Input should be greater than or equal to 1"]
+
+
+def test_set_with_a_name_prefix_changes_one_document(tmp_path):
+    proc = _run_set(tmp_path, "mj:spec.parameters.t=7")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [f"{tmp_path / 'two.yaml'}:2: spec.parameters.t: t must be between 0 and 1, got 7"]
+
+
+def test_set_that_matches_nothing_is_an_error(tmp_path):
+    proc = _run_set(tmp_path, "spec.trainig.maxSteps=3")
+    assert proc.returncode == 2
+    assert "--set spec.trainig.maxSteps=3: no document in the file has that field (or that name)" in proc.stderr

@@ -68,7 +68,7 @@ def _join(base: str, rel: str) -> str:
     return f"{base}{rel}" if rel.startswith("[") else f"{base}.{rel}"
 
 
-def _schema_node(schema: dict[str, Any], loc: tuple[Any, ...]) -> dict[str, Any] | None:
+def schema_node(schema: dict[str, Any], loc: tuple[Any, ...]) -> dict[str, Any] | None:
     node: dict[str, Any] | None = schema
     for part in loc:
         if node is None:
@@ -87,7 +87,7 @@ def _explain(kind: type[Resource], err: dict[str, Any]) -> list[Issue]:
         return [Issue(_join(format_loc(loc), rel), msg) for rel, msg in err["ctx"]["problems"]]
     where = format_loc(loc)
     if kind_of == "extra_forbidden":
-        parent = _schema_node(kind.model_json_schema(), loc[:-1])
+        parent = schema_node(kind.model_json_schema(), loc[:-1])
         known = sorted((parent or {}).get("properties") or {})
         close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
         hint = f"did you mean '{close[0]}'?" if close else f"known fields: {', '.join(known)}"

@@ -84,8 +84,8 @@ class MergeOptions(Model):
     """Load tensors only when needed (keeps memory low on large models)."""
     low_cpu_memory: bool = False
     """Hold fewer tensors in memory at a time, trading speed for memory."""
-    out_shard_size: str = "5B"
-    """Maximum size of each output safetensors shard (e.g. 2B, 500M)."""
+    out_shard_size: str = Field(default="5B", pattern=r"^[0-9]+(\.[0-9]+)?[KMB]?$")
+    """Maximum size of each output safetensors shard in parameters-as-bytes, mergekit style (e.g. 2B, 500M)."""
     copy_tokenizer: bool = True
     """Copy the tokenizer of tokenizerSource into the output."""
 
@@ -151,6 +151,8 @@ class MergeSpec(JobSpec):
                 yield "baseModel", "slerp interpolates between its two models: baseModel must be one of them"
         if self.method == "slerp" and "t" not in (self.parameters or {}):
             yield "parameters.t", "slerp needs the interpolation factor t (0 = base model, 1 = the other)"
+        if self.resources.nodes > 1:
+            yield "resources.nodes", "a merge runs in one pod (mergekit works out of core); remove resources.nodes"
         yield from _range_problems("parameters", self.parameters)
         for i, item in enumerate(self.models or []):
             yield from _range_problems(f"models[{i}].parameters", item.parameters)

@@ -19,8 +19,11 @@ class DatasetError(InputError):
     """A dataset that does not match its spec; the message names the problem and the field."""
 
 
-def data_files(path: Path) -> tuple[str, list[str]]:
+def data_files(path: Path, split_name: str | None = None, held_out: bool = False) -> tuple[str, list[str]]:
+    """The files to read: all of them, or without (held_out False) / only (True) the named split's."""
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in LOADERS)
+    if split_name:
+        files = [f for f in files if _in_split(f, path, split_name) == held_out]
     if not files:
         raise DatasetError(f"dataset.uri: no .jsonl, .json, .parquet or .csv files under {path}")
     kinds = {LOADERS.get(f.suffix) for f in files}
@@ -31,10 +34,33 @@ def data_files(path: Path) -> tuple[str, list[str]]:
     return kinds.pop(), [str(f) for f in files]
 
 
-def load_rows(path: Path, fmt: str, uri: str, seed: int, max_samples: int | None = None):
+def _in_split(file: Path, root: Path, split_name: str) -> bool:
+    """A file belongs to a named split when it or a folder under the root is named after it."""
+    rel = file.relative_to(root) if file != root else Path(file.name)
+    return any(part.split(".")[0] == split_name or part.startswith(f"{split_name}-") for part in rel.parts)
+
+
+def load_splits(path: Path, source, seed: int):
+    """(train, eval) rows: eval from the named split's files, or a held-out fraction, or none."""
+    fmt, uri = source.format, source.uri
+    if source.validation_split:
+        if path.is_file():
+            raise DatasetError(f"dataset.validationSplit: {uri} is one file; name a folder with "
+                               f"{source.validation_split}.* files or use validationFraction")
+        name = source.validation_split
+        if not any(p.suffix in LOADERS and _in_split(p, path, name) for p in path.rglob("*")):
+            raise DatasetError(f"dataset.validationSplit: no file named {name}.* (or folder {name}/) under {uri}")
+        train = load_rows(path, fmt, uri, seed, source.max_samples, split_name=name)
+        evaluation = load_rows(path, fmt, uri, seed, split_name=name, held_out=True)
+        return train, evaluation
+    return split(load_rows(path, fmt, uri, seed, source.max_samples), source.validation_fraction, seed)
+
+
+def load_rows(path: Path, fmt: str, uri: str, seed: int, max_samples: int | None = None,
+              split_name: str | None = None, held_out: bool = False):
     import datasets
 
-    loader, files = data_files(path)
+    loader, files = data_files(path, split_name, held_out)
     try:
         rows = datasets.load_dataset(loader, data_files=files, split="train")
     except Exception as exc:  # datasets raises many types for unreadable files

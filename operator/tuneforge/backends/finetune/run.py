@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -18,12 +19,14 @@ from typing import Any
 
 from ... import record, storage
 from ...api.finetune import DpoSettings, FineTuneJob
+from ...errors import InputError
 from ...progress import Reporter
-from .data import load_rows, split
+from ..sampling import SAMPLE_PROMPT, sample
+from .data import load_splits
 from .models import load, lora_config
 from .plan import deepspeed_config
 
-SAMPLE_PROMPT = "What is the capital of France?"
+GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
 
 def _device_settings(precision: str, checkpointing: str) -> dict[str, Any]:
@@ -72,18 +75,6 @@ def _last_checkpoint(folder: Path) -> str | None:
         return None
     done = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()]
     return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
-
-
-def _sample(model_dir: Path) -> str:
-    """One greedy generation from the model as written to disk, proving it loads and works."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    messages = [{"role": "user", "content": SAMPLE_PROMPT}]
-    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-    out = model.generate(**inputs, max_new_tokens=24, do_sample=False)
-    return tokenizer.decode(out[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
 
 
 def _loss_plot(history: list[dict[str, Any]], path: Path, title: str = "tuneforge fine-tune") -> bool:
@@ -177,10 +168,15 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
     cuda = torch.cuda.is_available()
     torch.manual_seed(t.seed)
     # Data first: a dataset that does not match its format fails in seconds, before any model load.
-    rows = load_rows(storage.resolve_dataset(spec.dataset), spec.dataset.format, spec.dataset.uri, t.seed, spec.dataset.max_samples)
-    train_rows, eval_rows = split(rows, spec.dataset.validation_fraction, t.seed)
+    train_rows, eval_rows = load_splits(storage.resolve_dataset(spec.dataset), spec.dataset, t.seed)
     model_dir = storage.resolve_model(spec.model)
     model, tokenizer = load(spec, model_dir, cuda)
+    if t.assistant_only_loss and not GENERATION_TAG.search(tokenizer.chat_template or ""):
+        raise InputError(
+            "training.assistantOnlyLoss: this model's chat template does not mark assistant turns "
+            "({% generation %} ... {% endgeneration %}), so the loss cannot be limited to them; "
+            "turn it off or use a model whose template has the markers"
+        )
 
     checkpoints = output / "checkpoints"
     history: list[dict[str, Any]] = []
@@ -244,7 +240,7 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
         metrics["rewardMargins"] = [h.get("rewards/margins") for h in history if "rewards/margins" in h]
         metrics["rewardAccuracies"] = [h.get("rewards/accuracies") for h in history if "rewards/accuracies" in h]
     if "model" in artifacts:
-        metrics["sample"] = {"prompt": SAMPLE_PROMPT, "completion": _sample(output / artifacts["model"])}
+        metrics["sample"] = {"prompt": SAMPLE_PROMPT, "completion": sample(output / artifacts["model"])}
     if metrics["finalLoss"] is not None and not math.isfinite(metrics["finalLoss"]):
         raise RuntimeError("training diverged: the final loss is not a finite number")
     inputs = {"model": spec.model.wire(), "dataset": spec.dataset.wire(), "modelPath": str(model_dir)}

@@ -1,1 +1,1 @@
-"""The mergekit backend (plan and run arrive with its issue)."""
+"""The merge backend: mergekit's methods driven by a MergeJob (CPU by default)."""

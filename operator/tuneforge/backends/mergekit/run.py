@@ -1,0 +1,53 @@
+"""Merging inside the worker: resolve every model, check they fit together, run mergekit, record."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ... import record, storage
+from ...api.merge import MergeJob
+from ...errors import InputError
+from ...progress import Reporter
+from ..sampling import SAMPLE_PROMPT, sample
+from . import compat
+from .plan import merge_options, mergekit_config
+
+
+def run(job: MergeJob, raw: dict[str, Any], output: Path, reporter: Reporter) -> dict[str, Any]:
+    import torch
+    from mergekit.config import MergeConfiguration
+    from mergekit.merge import run_merge
+    from mergekit.options import MergeOptions
+
+    spec = job.spec
+    paths = {source.describe(): storage.resolve_model(source) for source in spec.inputs()}
+    configs = {key: json.loads((p / "config.json").read_text()) for key, p in paths.items() if (p / "config.json").is_file()}
+    found = compat.problems(spec, configs)
+    if found:
+        raise InputError("; ".join(f"{path}: {msg}" for path, msg in found))
+
+    config = mergekit_config(spec, lambda source: str(paths[source.describe()]))
+    cuda = spec.resources.gpus > 0 and torch.cuda.is_available()
+    reporter.progress(0, 1, force=True)
+    started = time.monotonic()
+    target = output / "model"
+    run_merge(MergeConfiguration.model_validate(config), str(target), options=MergeOptions(**merge_options(spec, cuda)))
+    seconds = time.monotonic() - started
+    # Beside the model, mergekit's own configuration as it ran, for reproducing the merge without tuneforge.
+    (output / "mergekit_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    reporter.progress(1, 1, force=True)
+
+    merged_config = json.loads((target / "config.json").read_text())
+    metrics: dict[str, Any] = {
+        "mergeSeconds": round(seconds, 1),
+        "layers": merged_config.get("num_hidden_layers"),
+        "sample": {"prompt": SAMPLE_PROMPT, "completion": sample(target)},
+    }
+    inputs = {key: {"path": str(p)} for key, p in paths.items()}
+    return record.write(output, raw, inputs, {"model": "model", "mergekitConfig": "mergekit_config.yml"}, metrics,
+                        libraries=("torch", "transformers", "mergekit"))
