@@ -69,33 +69,46 @@ def validate(files: tuple[str, ...]) -> None:
             for line in doc.lines():
                 bad += 1
                 click.echo(line)
-            fit = _memory_fit(doc)
-            if fit is not None:
-                severity, message = fit
+            for severity, path, message in _offline_checks(doc):
                 if severity == "error":
                     bad += 1
-                    click.echo(f"{doc.where}: spec.resources: {message}")
+                    click.echo(f"{doc.where}: {path}: {message}")
                 else:
-                    click.echo(f"{doc.where}: warning: spec.resources: {message}", err=True)
+                    click.echo(f"{doc.where}: warning: {path}: {message}", err=True)
     if bad:
         click.echo(f"{bad} problem(s) in {count} document(s)", err=True)
         sys.exit(1)
     click.echo(f"{count} document(s) valid", err=True)
 
 
-def _memory_fit(doc: Document) -> tuple[str, str] | None:
-    """The GPU memory-fit check for fine-tuning jobs whose model config is readable offline."""
-    from .api.finetune import FineTuneJob
+def _offline_checks(doc: Document) -> list[tuple[str, str, str]]:
+    """Checks that need the inputs' config.json, run when it is readable offline (built-in, file, pvc):
+    GPU memory fit for fine-tuning, architecture and shape agreement for merges."""
+    import json
 
-    if not isinstance(doc.resource, FineTuneJob):
-        return None
-    from .backends.finetune.memory import fit_problem
+    from .api.finetune import FineTuneJob
+    from .api.merge import MergeJob
     from .storage import SourceError, reachable_config
 
+    resource = doc.resource
     try:
-        return fit_problem(doc.resource.spec, reachable_config(doc.resource.spec.model))
-    except SourceError:
-        return None
+        if isinstance(resource, FineTuneJob):
+            from .backends.finetune.memory import fit_problem
+
+            fit = fit_problem(resource.spec, reachable_config(resource.spec.model))
+            return [(fit[0], "spec.resources", fit[1])] if fit else []
+        if isinstance(resource, MergeJob):
+            from .backends.mergekit.compat import problems
+
+            configs = {}
+            for source in resource.spec.inputs():
+                path = reachable_config(source)
+                if path is not None:
+                    configs[source.describe()] = json.loads(path.read_text())
+            return [("error", path, message) for path, message in problems(resource.spec, configs)]
+    except (SourceError, OSError, ValueError):
+        return []
+    return []
 
 
 @main.command()

@@ -3,7 +3,7 @@
 import pytest
 import torch
 import yaml
-from helpers import run_example, tuneforge
+from helpers import tuneforge
 from safetensors.torch import load_file
 
 from tuneforge import record
@@ -115,7 +115,13 @@ def test_mismatched_models_are_refused_before_loading(tmp_path, variants):
 
 
 def test_fine_tune_then_merge_back_in_one_file(root, tmp_path):
-    rec = run_example(root, "finetune-then-merge.yaml", tmp_path / "out", "spec.training.maxSteps=3",
-                      "spec.training.maxLength=64")
-    assert rec["kind"] == "MergeJob"
-    assert rec["inputs"].keys() >= {"builtin://smollm2-135m-instruct"}
+    out = tmp_path / "out"
+    proc = tuneforge("run", str(root / "examples" / "finetune-then-merge.yaml"), "--output", str(out),
+                     "--set", "spec.training.maxSteps=3", "--set", "spec.training.maxLength=64", timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    tuned, folded = record.read(out / "smol-tuned"), record.read(out / "smol-folded")
+    assert tuned["kind"] == "FineTuneJob" and folded["kind"] == "MergeJob"
+    # The MergeJob's fromJob input is the fine-tune's merged model, resolved from its record.
+    assert {"path": str(out / "smol-tuned" / "merged")} in folded["inputs"].values()
+    assert folded["metrics"]["sample"]["completion"]
+    assert proc.stdout.index("FineTuneJob/smol-tuned: done") < proc.stdout.index("MergeJob/smol-folded: done")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -24,6 +25,9 @@ class Output(Model):
     overwrite: bool = False
     """Replace an existing finished output at the same location. Off: a finished output is never
     overwritten by accident."""
+    sample: Literal["auto", "on", "off"] = "auto"
+    """Generate one answer from the finished model to show it loads and works (in the record and the
+    `tuneforge run` summary). auto: only for models up to 2 GiB on disk, since it loads the whole model."""
 
     @field_validator("uri")
     @classmethod

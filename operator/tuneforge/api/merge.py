@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Literal, NamedTuple
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .base import AnyValue, Dict, Model, Optional, Problem
 from .constants import VERSION
@@ -84,8 +85,15 @@ class MergeOptions(Model):
     """Load tensors only when needed (keeps memory low on large models)."""
     low_cpu_memory: bool = False
     """Hold fewer tensors in memory at a time, trading speed for memory."""
-    out_shard_size: str = Field(default="5B", pattern=r"^[0-9]+(\.[0-9]+)?[KMB]?$")
-    """Maximum size of each output safetensors shard in parameters-as-bytes, mergekit style (e.g. 2B, 500M)."""
+    out_shard_size: str = "5B"
+    """Maximum size of each output safetensors shard, mergekit style (e.g. 2B, 500M)."""
+
+    @field_validator("out_shard_size")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        if not re.fullmatch(r"[0-9]+(\.[0-9]+)?[KMB]?", value):
+            raise ValueError(f"'{value}' is not a size like 5B, 500M or 2.5B")
+        return value
     copy_tokenizer: bool = True
     """Copy the tokenizer of tokenizerSource into the output."""
 

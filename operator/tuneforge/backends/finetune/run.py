@@ -21,7 +21,7 @@ from ... import record, storage
 from ...api.finetune import DpoSettings, FineTuneJob
 from ...errors import InputError
 from ...progress import Reporter
-from ..sampling import SAMPLE_PROMPT, sample
+from ..sampling import maybe_sample
 from .data import load_splits
 from .models import load, lora_config
 from .plan import deepspeed_config
@@ -240,7 +240,7 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
         metrics["rewardMargins"] = [h.get("rewards/margins") for h in history if "rewards/margins" in h]
         metrics["rewardAccuracies"] = [h.get("rewards/accuracies") for h in history if "rewards/accuracies" in h]
     if "model" in artifacts:
-        metrics["sample"] = {"prompt": SAMPLE_PROMPT, "completion": sample(output / artifacts["model"])}
+        metrics["sample"] = maybe_sample(spec.output.sample, output / artifacts["model"])
     if metrics["finalLoss"] is not None and not math.isfinite(metrics["finalLoss"]):
         raise RuntimeError("training diverged: the final loss is not a finite number")
     inputs = {"model": spec.model.wire(), "dataset": spec.dataset.wire(), "modelPath": str(model_dir)}

@@ -50,6 +50,12 @@ def mergekit_config(spec: MergeSpec, resolve: Resolve) -> dict[str, Any]:
     return config
 
 
+def parse_size(value: str) -> int:
+    """mergekit's K/M/B size notation (as its CLI reads --out-shard-size) to a number."""
+    scale = {"K": 10**3, "M": 10**6, "B": 10**9}.get(value[-1], 1)
+    return int(float(value.rstrip("KMB")) * scale)
+
+
 def merge_options(spec: MergeSpec, cuda: bool) -> dict[str, Any]:
     """Keyword arguments for mergekit's MergeOptions."""
     o = spec.options
@@ -58,7 +64,7 @@ def merge_options(spec: MergeSpec, cuda: bool) -> dict[str, Any]:
         "cuda": cuda,
         "lazy_unpickle": o.lazy_loading,
         "low_cpu_memory": o.low_cpu_memory,
-        "out_shard_size": o.out_shard_size,
+        "out_shard_size": parse_size(o.out_shard_size),
         "copy_tokenizer": o.copy_tokenizer,
         "trust_remote_code": trust,
         "random_seed": 42,  # DARE and DELLA drop weights at random: the same spec gives the same model

@@ -13,7 +13,7 @@ from ... import record, storage
 from ...api.merge import MergeJob
 from ...errors import InputError
 from ...progress import Reporter
-from ..sampling import SAMPLE_PROMPT, sample
+from ..sampling import maybe_sample
 from . import compat
 from .plan import merge_options, mergekit_config
 
@@ -46,7 +46,7 @@ def run(job: MergeJob, raw: dict[str, Any], output: Path, reporter: Reporter) ->
     metrics: dict[str, Any] = {
         "mergeSeconds": round(seconds, 1),
         "layers": merged_config.get("num_hidden_layers"),
-        "sample": {"prompt": SAMPLE_PROMPT, "completion": sample(target)},
+        "sample": maybe_sample(spec.output.sample, target),
     }
     inputs = {key: {"path": str(p)} for key, p in paths.items()}
     return record.write(output, raw, inputs, {"model": "model", "mergekitConfig": "mergekit_config.yml"}, metrics,
