@@ -6,6 +6,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The cached environment may be shared with other checkouts: this one's code first, here and in
+# the child processes the tests start.
+sys.path.insert(0, str(ROOT / "operator"))
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "operator"), os.environ.get("PYTHONPATH")) if p)
 
 # One thread per process: on the 2-core CI machine this was about 3x faster for training.
 os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     files = result["files"]
     reporter.result({
-        "uri": str(out.resolve()),
+        # Downstream jobs read from here: the spec's own URI where it has one (pvc://, s3://, ...).
+        "uri": resource.spec.output.uri if args.output is None and resource.spec.output.uri else f"file://{out.resolve()}",
         "files": len(files),
         "totalBytes": sum(f["size"] for f in files),
         "finalLoss": result["metrics"].get("finalLoss"),

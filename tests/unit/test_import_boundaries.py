@@ -12,7 +12,8 @@ LIGHT_PACKAGES = ("tuneforge/api", "tuneforge/controller")
 def test_light_modules_import_no_ml_library():
     code = (
         "import sys, tuneforge.api, tuneforge.api.manifest, tuneforge.crds, tuneforge.cli, tuneforge.storage, "
-        "tuneforge.progress, tuneforge.backends.finetune.plan\n"
+        "tuneforge.progress, tuneforge.backends.finetune.plan, tuneforge.backends.mergekit.plan, "
+        "tuneforge.controller.jobs, tuneforge.controller.status, tuneforge.controller.chaining\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)

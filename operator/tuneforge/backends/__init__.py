@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from ..api.resource import Resource
+from .worker_plan import WorkerPlan, default_plan
 
 
 @dataclass(frozen=True)
@@ -20,8 +21,13 @@ class Backend:
     methods: tuple[str, ...]
     package: str
 
-    def plan(self) -> ModuleType:
-        return importlib.import_module(f"{__name__}.{self.package}.plan")
+    def worker_plan(self, resource: Resource) -> WorkerPlan:
+        """The backend's own pure plan, or the default (one process) while it has none."""
+        try:
+            module = importlib.import_module(f"{__name__}.{self.package}.plan")
+        except ModuleNotFoundError:
+            return default_plan(self.name, resource.spec.resources.gpus)
+        return module.plan(resource.spec)
 
     def run(self) -> ModuleType:
         module = f"{__name__}.{self.package}.run"

@@ -2,27 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from ...api.finetune import FineTuneSpec
-
-SPEC_PATH = "/etc/tuneforge/spec.json"
-WORKER_MODULE = ("-m", "tuneforge.worker", "--spec", SPEC_PATH)
-WORKER_COMMAND = ("python", *WORKER_MODULE)
-# Set by the operator on multi-node Jobs: the DNS name of the pod with completion index 0.
-RENDEZVOUS_ENV = "TUNEFORGE_RENDEZVOUS_HOST"
-
-
-@dataclass(frozen=True)
-class WorkerPlan:
-    """Container-level facts the operator turns into a Job."""
-
-    backend: str
-    command: tuple[str, ...]
-    env: dict[str, str] = field(default_factory=dict)
-    gpus: int = 0
-    nodes: int = 1
-    launcher: str = "python"  # python | torchrun
+from ..worker_plan import RENDEZVOUS_ENV, RENDEZVOUS_PORT, WORKER_COMMAND, WORKER_MODULE, WorkerPlan
 
 
 def plan(spec: FineTuneSpec) -> WorkerPlan:
@@ -69,7 +50,7 @@ def deepspeed_config(spec: FineTuneSpec) -> dict | None:
     }
 
 
-def torchrun_args(spec: FineTuneSpec, rendezvous_host: str | None = None, port: int = 29500) -> list[str]:
+def torchrun_args(spec: FineTuneSpec, rendezvous_host: str | None = None, port: int = RENDEZVOUS_PORT) -> list[str]:
     """torchrun options: one process per GPU; several nodes meet at a c10d rendezvous.
 
     On a cluster the rendezvous host is the headless Service of the Indexed Job (rank 0's pod), and

@@ -7,7 +7,7 @@ from typing import Any
 
 from ...api.merge import MergeSpec
 from ...api.sources import ModelSource
-from ..finetune.plan import WORKER_COMMAND, WorkerPlan
+from ..worker_plan import WorkerPlan, default_plan
 
 Resolve = Callable[[ModelSource], str]
 
@@ -74,7 +74,4 @@ def merge_options(spec: MergeSpec, cuda: bool) -> dict[str, Any]:
 
 def plan(spec: MergeSpec) -> WorkerPlan:
     """Merges run on CPU unless GPUs are asked for: mergekit works out of core."""
-    env = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_TELEMETRY": "1"}
-    if spec.resources.gpus == 0:
-        env["CUDA_VISIBLE_DEVICES"] = ""
-    return WorkerPlan("mergekit", WORKER_COMMAND, env, spec.resources.gpus, 1, "python")
+    return default_plan("mergekit", spec.resources.gpus)

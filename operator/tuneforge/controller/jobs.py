@@ -1,0 +1,233 @@
+"""Pure builders of the child objects of a tuneforge resource: the worker spec ConfigMap, the
+batch/v1 Job, and (multi-node) the headless Service. Plain dicts in, plain dicts out: the handlers
+only create what these return, and tests assert on them directly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from ..api.constants import (
+    LABEL_BACKEND, LABEL_COMPONENT, LABEL_INSTANCE, LABEL_JOB, LABEL_KIND, LABEL_KUEUE_QUEUE,
+    LABEL_MANAGED_BY, LABEL_NAME,
+)
+from ..api.resource import Resource
+from ..backends.worker_plan import RENDEZVOUS_ENV, SPEC_DIR, WorkerPlan
+from .settings import Settings
+
+SHORT_KIND = {"FineTuneJob": "ftj", "MergeJob": "mj", "QuantizeJob": "qj"}
+CACHE_DIR = "/cache"
+PVC_ROOT = "/mnt/pvc"
+EXIT_INVALID = 2  # the worker's exit code for input that retrying cannot fix
+
+
+def child_name(resource: Resource) -> str:
+    """The one deterministic name of a resource's Job, ConfigMap and Service (names are at most 52
+    characters, so this stays within the 63 that Pod labels allow)."""
+    return f"{resource.metadata.name}-{SHORT_KIND[resource.kind]}"
+
+
+def labels(resource: Resource, backend: str) -> dict[str, str]:
+    return {
+        LABEL_NAME: "tuneforge",
+        LABEL_INSTANCE: resource.metadata.name,
+        LABEL_COMPONENT: "worker",
+        LABEL_MANAGED_BY: "tuneforge-operator",
+        LABEL_KIND: resource.kind,
+        LABEL_JOB: resource.metadata.name,
+        LABEL_BACKEND: backend,
+    }
+
+
+def config_map(resource: Resource, worker_spec: dict[str, Any], backend: str) -> dict[str, Any]:
+    """The resource as the worker reads it (fromJob already resolved), mounted at /etc/tuneforge."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": child_name(resource), "labels": labels(resource, backend)},
+        "data": {"spec.json": json.dumps(worker_spec, indent=1, sort_keys=True)},
+    }
+
+
+def headless_service(resource: Resource, backend: str) -> dict[str, Any]:
+    """Stable DNS names for the pods of a multi-node Indexed Job (<job>-<index>.<service>)."""
+    name = child_name(resource)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "labels": labels(resource, backend)},
+        "spec": {"clusterIP": "None", "selector": {LABEL_JOB: resource.metadata.name, LABEL_KIND: resource.kind},
+                 "publishNotReadyAddresses": True},
+    }
+
+
+def _secret_env(role: str, uri: str | None, secret_ref) -> Iterator[dict[str, Any]]:
+    """secretKeyRef env vars for one source; values never pass through the operator."""
+    if secret_ref is None:
+        return
+    prefix = f"TUNEFORGE_SECRET_{role}"
+    if secret_ref.key:
+        keys = [(secret_ref.key, "KEY", False)]
+    elif uri and uri.startswith("s3://"):
+        keys = [("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID", False), ("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY", False),
+                ("AWS_SESSION_TOKEN", "AWS_SESSION_TOKEN", True)]
+    else:
+        keys = [("token", "TOKEN", False)]
+    for key, suffix, optional in keys:
+        ref = {"name": secret_ref.name, "key": key}
+        if optional:
+            ref["optional"] = True
+        yield {"name": f"{prefix}_{suffix}", "valueFrom": {"secretKeyRef": ref}}
+
+
+def _sources(spec: Any) -> Iterator[tuple[str, Any]]:
+    """(role, source) for every source or output in a spec that may carry a secretRef."""
+    for name in ("model", "dataset", "base_model", "output"):
+        value = getattr(spec, name, None)
+        if value is not None:
+            yield name.upper().replace("_", ""), value
+    for i, item in enumerate(getattr(spec, "models", None) or []):
+        yield f"MODELS{i}", item.model
+
+
+def pvc_claims(node: Any, found: list[str] | None = None) -> list[str]:
+    """Every claim named by a pvc:// URI anywhere in the worker spec, in order of appearance."""
+    found = [] if found is None else found
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "uri" and isinstance(value, str) and value.startswith("pvc://"):
+                claim = value.removeprefix("pvc://").split("/", 1)[0]
+                if claim not in found:
+                    found.append(claim)
+            else:
+                pvc_claims(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            pvc_claims(value, found)
+    return found
+
+
+def _resources(resource: Resource, plan: WorkerPlan) -> dict[str, Any]:
+    r = resource.spec.resources
+    limits: dict[str, Any] = {}
+    requests: dict[str, Any] = {}
+    if r.cpu is not None:
+        requests["cpu"] = limits["cpu"] = str(r.cpu)
+    if r.memory is not None:
+        requests["memory"] = limits["memory"] = str(r.memory)
+    if r.ephemeral_storage is not None:
+        requests["ephemeral-storage"] = limits["ephemeral-storage"] = str(r.ephemeral_storage)
+    if plan.gpus:
+        requests[r.gpu_resource_name] = limits[r.gpu_resource_name] = plan.gpus
+    out: dict[str, Any] = {}
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    return out
+
+
+def restricted_container_security() -> dict[str, Any]:
+    """Pod Security "restricted" for a container."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def job(resource: Resource, plan: WorkerPlan, settings: Settings, worker_spec: dict[str, Any],
+        owner_uid: str | None = None) -> dict[str, Any]:
+    """The batch/v1 Job that runs the worker for a resource (worker_spec: what the ConfigMap holds)."""
+    spec, name = resource.spec, child_name(resource)
+    lab = labels(resource, plan.backend)
+    env = [{"name": k, "value": v} for k, v in sorted(plan.env.items())]
+    env += [{"name": "TUNEFORGE_CACHE", "value": CACHE_DIR}, {"name": "TUNEFORGE_PVC_ROOT", "value": PVC_ROOT},
+            {"name": "HF_HOME", "value": f"{CACHE_DIR}/huggingface"}]
+    for role, source in _sources(spec):
+        env += list(_secret_env(role, getattr(source, "uri", None), getattr(source, "secret_ref", None)))
+    mounts = [{"name": "spec", "mountPath": SPEC_DIR, "readOnly": True}, {"name": "cache", "mountPath": CACHE_DIR},
+              {"name": "tmp", "mountPath": "/tmp"}]
+    volumes: list[dict[str, Any]] = [
+        {"name": "spec", "configMap": {"name": name}},
+        {"name": "cache", **({"persistentVolumeClaim": {"claimName": settings.cache_claim}} if settings.cache_claim else {"emptyDir": {}})},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    for i, claim in enumerate(pvc_claims(worker_spec)):
+        volumes.append({"name": f"pvc-{i}", "persistentVolumeClaim": {"claimName": claim}})
+        mounts.append({"name": f"pvc-{i}", "mountPath": f"{PVC_ROOT}/{claim}"})
+    if spec.resources.shared_memory is not None or plan.gpus:
+        shm: dict[str, Any] = {"medium": "Memory"}
+        if spec.resources.shared_memory is not None:
+            shm["sizeLimit"] = str(spec.resources.shared_memory)
+        volumes.append({"name": "dshm", "emptyDir": shm})
+        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
+    multi = plan.nodes > 1
+    if multi:
+        env.append({"name": RENDEZVOUS_ENV, "value": f"{name}-0.{name}"})
+    container = {
+        "name": "worker",
+        "image": settings.images[plan.backend],
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": list(plan.command),
+        "env": env,
+        "volumeMounts": mounts,
+        "resources": _resources(resource, plan),
+        "securityContext": restricted_container_security(),
+        # The result line is written to the termination message; logs are the fallback on crashes.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    s, rp = spec.scheduling, spec.run_policy
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "securityContext": {
+            "runAsNonRoot": True, "runAsUser": settings.run_as_user, "runAsGroup": settings.run_as_user,
+            "fsGroup": settings.run_as_user, "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": volumes,
+        "enableServiceLinks": False,
+    }
+    if s.node_selector:
+        pod_spec["nodeSelector"] = dict(s.node_selector)
+    if s.tolerations:
+        pod_spec["tolerations"] = list(s.tolerations)
+    if s.affinity:
+        pod_spec["affinity"] = s.affinity
+    if s.priority_class_name:
+        pod_spec["priorityClassName"] = s.priority_class_name
+    if s.service_account_name:
+        pod_spec["serviceAccountName"] = s.service_account_name
+    if s.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": ref.name} for ref in s.image_pull_secrets]
+    if multi:
+        pod_spec["subdomain"] = name
+    job_labels = dict(lab)
+    if s.queue_name:
+        job_labels[LABEL_KUEUE_QUEUE] = s.queue_name
+    job_spec: dict[str, Any] = {
+        "backoffLimit": rp.backoff_limit,
+        # Kueue admits a queued Job by unsuspending it; a user suspends with runPolicy.suspend.
+        "suspend": rp.suspend or bool(s.queue_name),
+        "podFailurePolicy": {"rules": [
+            {"action": "FailJob", "onExitCodes": {"containerName": "worker", "operator": "In", "values": [EXIT_INVALID]}},
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+        ]},
+        "template": {"metadata": {"labels": lab}, "spec": pod_spec},
+    }
+    if multi:
+        job_spec.update(completionMode="Indexed", completions=plan.nodes, parallelism=plan.nodes)
+    if rp.active_deadline_seconds is not None:
+        job_spec["activeDeadlineSeconds"] = rp.active_deadline_seconds
+    if rp.ttl_seconds_after_finished is not None:
+        job_spec["ttlSecondsAfterFinished"] = rp.ttl_seconds_after_finished
+    metadata: dict[str, Any] = {"name": name, "labels": job_labels}
+    if owner_uid:
+        metadata["ownerReferences"] = [{
+            "apiVersion": resource.api_version, "kind": resource.kind, "name": resource.metadata.name,
+            "uid": owner_uid, "controller": True, "blockOwnerDeletion": True,
+        }]
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": job_spec}
