@@ -1,0 +1,66 @@
+"""The operator's handlers: registration only; the logic lives in reconcile.py and sync.py."""
+
+from __future__ import annotations
+
+import kopf
+
+from ..api import GROUP, KINDS, VERSION
+from ..api.constants import ANNOTATION_PREFIX, FINALIZER, LABEL_JOB, LABEL_KIND, LABEL_MANAGED_BY
+from . import reconcile, sync
+from .settings import Settings
+
+SETTINGS = Settings.from_env()
+MANAGED = {LABEL_MANAGED_BY: "tuneforge-operator"}
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=ANNOTATION_PREFIX)
+    # Idle watches that silently stop are kopf's most reported problem: bound them.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 30
+    settings.posting.level = 20  # INFO and above become Events
+    settings.queueing.error_delays = [1, 5, 15, 30, 60]
+
+
+@kopf.on.startup()
+def startup(settings: kopf.OperatorSettings, **_) -> None:
+    configure(settings)
+
+
+def _register(kind: str) -> None:
+    plural = reconcile.PLURALS[kind]
+
+    @kopf.on.resume(GROUP, VERSION, plural, id=f"{plural}-resume")
+    @kopf.on.create(GROUP, VERSION, plural, id=f"{plural}-create")
+    def create(body, patch, logger, **_):
+        reconcile.reconcile(body, patch, SETTINGS, logger)
+
+    @kopf.on.update(GROUP, VERSION, plural, field="spec", id=f"{plural}-spec-changed")
+    def spec_changed(body, patch, logger, **_):
+        if (body.get("status") or {}).get("jobName"):
+            message = "spec changed after the job started; the change is not applied (create a new resource)"
+            kopf.warn(body, reason="SpecChangeIgnored", message=message)
+            patch.status["message"] = message
+            return
+        reconcile.reconcile(body, patch, SETTINGS, logger)
+
+    @kopf.timer(GROUP, VERSION, plural, id=f"{plural}-progress", interval=sync.PROGRESS_INTERVAL, idle=0,
+                when=lambda body, **_: (body.get("status") or {}).get("phase") == "Running")
+    def progress(body, logger, **_):
+        meta = body["metadata"]
+        sync.sync(meta["namespace"], kind, meta["name"], logger, with_progress=True)
+
+
+for _kind in KINDS:
+    _register(_kind)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=MANAGED, id="jobs")
+@kopf.on.event("", "v1", "pods", labels=MANAGED, id="pods")
+def child_changed(body, logger, **_):
+    labels = body["metadata"].get("labels") or {}
+    if labels.get(LABEL_KIND) in KINDS and labels.get(LABEL_JOB):
+        sync.sync(body["metadata"]["namespace"], labels[LABEL_KIND], labels[LABEL_JOB], logger)

@@ -1,0 +1,104 @@
+"""Reconciling one tuneforge resource, as a list of named steps. Handlers in main.py call these."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import kopf
+import kubernetes
+
+from ..api import KINDS, GROUP, VERSION
+from ..api.manifest import parse
+from ..api.resource import Resource
+from ..backends import backend_for
+from . import chaining, jobs, kube, status
+from .settings import Settings
+
+PLURALS = {kind: f"{kind.lower()}s" for kind in KINDS}
+RETRY_INPUT_SECONDS = 15
+
+
+def parse_or_stall(body: dict[str, Any], patch: kopf.Patch, logger) -> Resource | None:
+    """Step 1: the pydantic model; an invalid resource is Stalled with every problem, never retried."""
+    resource, issues = parse(dict(body))
+    if resource is not None:
+        return resource
+    message = "; ".join(f"{i.path}: {i.message}" if i.path else i.message for i in issues)
+    write_status(patch, body, "Failed", "InvalidSpec", message)
+    kopf.warn(body, reason="InvalidSpec", message=message)
+    logger.warning("invalid %s: %s", body.get("kind"), message)
+    return None
+
+
+def lookup(namespace: str):
+    def find(kind: str, name: str) -> dict[str, Any] | None:
+        try:
+            response = kube.custom().get_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS[kind], name,
+                                                                  _preload_content=False)
+            return json.loads(response.data)
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+    return find
+
+
+def resolve_inputs(body: dict[str, Any], settings: Settings, patch: kopf.Patch) -> dict[str, Any] | None:
+    """Step 2: fromJob inputs and the default output; waits (and re-checks) while upstream runs."""
+    res = chaining.worker_spec(body, lookup(body["metadata"]["namespace"]), settings)
+    if res.failed:
+        message = "; ".join(res.failed)
+        write_status(patch, body, "Failed", "InputFailed", message)
+        kopf.warn(body, reason="InputFailed", message=message)
+        return None
+    if res.missing or res.waiting:
+        message = "; ".join([f"waiting for {w} to succeed" for w in res.waiting] +
+                            [f"{m} does not exist (yet)" for m in res.missing])
+        write_status(patch, body, "Pending", "WaitingForInput", message)
+        raise kopf.TemporaryError(message, delay=RETRY_INPUT_SECONDS)
+    return res.spec
+
+
+def create_children(resource: Resource, body: dict[str, Any], worker_spec: dict[str, Any], settings: Settings, logger) -> str:
+    """Step 3: ConfigMap, headless Service (several nodes), Job; all adopted, all idempotent."""
+    namespace = body["metadata"]["namespace"]
+    backend = backend_for(resource)
+    plan = backend.worker_plan(resource)
+    job = jobs.job(resource, plan, settings, worker_spec, body["metadata"].get("uid"))
+    children = [jobs.config_map(resource, worker_spec, backend.name)]
+    if plan.nodes > 1:
+        children.append(jobs.headless_service(resource, backend.name))
+    for child in children:
+        kopf.adopt(child, owner=body)
+        create = kube.core().create_namespaced_config_map if child["kind"] == "ConfigMap" else kube.core().create_namespaced_service
+        kube.create_or_keep(create, namespace, child)
+    if kube.create_or_keep(kube.batch().create_namespaced_job, namespace, job):
+        kopf.info(body, reason="JobCreated", message=f"created Job {job['metadata']['name']} ({backend.name} backend)")
+        logger.info("created Job %s", job["metadata"]["name"])
+    return job["metadata"]["name"]
+
+
+def write_status(patch: kopf.Patch, body: dict[str, Any], phase: str, reason: str, message: str,
+                 extra: dict[str, Any] | None = None) -> None:
+    current = body.get("status") or {}
+    generation = body.get("metadata", {}).get("generation")
+    patch.status["phase"] = phase
+    patch.status["message"] = message
+    patch.status["observedGeneration"] = generation
+    patch.status["conditions"] = status.conditions(current.get("conditions"), phase, reason, message, generation)
+    for key, value in (extra or {}).items():
+        patch.status[key] = value
+
+
+def reconcile(body: dict[str, Any], patch: kopf.Patch, settings: Settings, logger) -> None:
+    if (body.get("status") or {}).get("jobName"):
+        return  # the Job exists; its events drive the status from here on
+    resource = parse_or_stall(body, patch, logger)
+    if resource is None:
+        return
+    worker_spec = resolve_inputs(body, settings, patch)
+    if worker_spec is None:
+        return
+    job_name = create_children(resource, body, worker_spec, settings, logger)
+    write_status(patch, body, "Pending", "JobCreated", f"created Job {job_name}", {"jobName": job_name})

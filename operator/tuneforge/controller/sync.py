@@ -1,0 +1,113 @@
+"""Mirror a child Job (and its newest Pod) into the parent's status: phase, conditions, progress,
+output. Called on Job and Pod events and by the progress timer; writes only when something changed."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import kopf
+import kubernetes
+
+from ..api import GROUP, VERSION
+from ..api.constants import LABEL_JOB, LABEL_KIND
+from ..progress import parse_line
+from . import kube, status
+from .reconcile import PLURALS, lookup
+
+PROGRESS_INTERVAL = 5.0  # seconds between progress patches per resource
+_last_progress: dict[tuple[str, str, str], float] = {}
+
+
+def _raw(response) -> dict[str, Any]:
+    # Raw JSON rather than the client's models: status is read, never round-tripped, and the
+    # models reject objects with fields they consider mandatory but a server may leave out.
+    return json.loads(response.data)
+
+
+def newest_pod(namespace: str, kind: str, name: str) -> dict[str, Any] | None:
+    pods = _raw(kube.core().list_namespaced_pod(
+        namespace, label_selector=f"{LABEL_JOB}={name},{LABEL_KIND}={kind}", _preload_content=False)).get("items") or []
+    mine = [p for p in pods if (p["metadata"].get("labels") or {}).get(LABEL_JOB) == name
+            and (p["metadata"].get("labels") or {}).get(LABEL_KIND) == kind]
+    return max(mine, key=lambda p: p["metadata"].get("creationTimestamp") or "", default=None)
+
+
+def latest_progress(namespace: str, pod: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        response = kube.core().read_namespaced_pod_log(pod["metadata"]["name"], namespace, container="worker",
+                                                       tail_lines=50, _preload_content=False)
+        text = response.data.decode("utf-8", "replace")
+    except kubernetes.client.ApiException:
+        return None
+    found = None
+    for line in (text or "").splitlines():
+        parsed = parse_line(line)
+        if parsed and parsed[0] == "progress":
+            found = parsed[1]
+    return found
+
+
+def desired_status(parent: dict[str, Any], job: dict[str, Any] | None, pod: dict[str, Any] | None,
+                   progress: dict[str, Any] | None) -> dict[str, Any]:
+    seen = status.observe(job, pod)
+    current = parent.get("status") or {}
+    generation = parent["metadata"].get("generation")
+    new: dict[str, Any] = {
+        "phase": seen["phase"],
+        "message": seen["message"],
+        "observedGeneration": generation,
+        "conditions": status.conditions(current.get("conditions"), seen["phase"], seen["reason"], seen["message"], generation),
+    }
+    if seen.get("startTime"):
+        new["startTime"] = seen["startTime"]
+    if seen.get("completionTime"):
+        new["completionTime"] = seen["completionTime"]
+    if progress:
+        keep = ("step", "totalSteps", "percent", "epoch", "loss", "learningRate", "tokensPerSecond", "etaSeconds", "eta")
+        new["progress"] = {k: progress[k] for k in keep if progress.get(k) is not None}
+    result = seen.get("result")
+    if result:
+        new["output"] = {k: v for k, v in {"uri": result.get("uri"), "files": result.get("files"),
+                                           "totalBytes": result.get("totalBytes"), "finalLoss": result.get("finalLoss")}.items()
+                         if v is not None}
+        if current.get("progress", {}).get("totalSteps"):
+            new["progress"] = {**current["progress"], "step": current["progress"]["totalSteps"], "percent": 100, "etaSeconds": 0, "eta": "0s"}
+    return new
+
+
+def _changed(current: dict[str, Any], new: dict[str, Any]) -> bool:
+    def strip(s):
+        return {k: ([{**c, "lastTransitionTime": None} for c in v] if k == "conditions" else v) for k, v in s.items()}
+    return any(strip(current).get(k) != v for k, v in strip(new).items())
+
+
+def sync(namespace: str, kind: str, name: str, logger, with_progress: bool = False) -> None:
+    parent = lookup(namespace)(kind, name)
+    if parent is None or not (parent.get("status") or {}).get("jobName"):
+        return
+    job_name = parent["status"]["jobName"]
+    try:
+        job = _raw(kube.batch().read_namespaced_job(job_name, namespace, _preload_content=False))
+    except kubernetes.client.ApiException as exc:
+        if exc.status != 404:
+            raise
+        job = None
+        if (parent.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return  # the Job was cleaned up after finishing (ttlSecondsAfterFinished): keep the status
+    pod = newest_pod(namespace, kind, name)
+    progress = None
+    key = (namespace, kind, name)
+    if with_progress and pod is not None and time.monotonic() - _last_progress.get(key, 0.0) >= PROGRESS_INTERVAL:
+        progress = latest_progress(namespace, pod)
+        _last_progress[key] = time.monotonic()
+    new = desired_status(parent, job, pod, progress)
+    current = parent.get("status") or {}
+    if not _changed(current, new):
+        return
+    kube.custom().patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURALS[kind], name, {"status": new})
+    if new["phase"] != current.get("phase"):
+        event = kopf.warn if new["phase"] == "Failed" else kopf.info
+        event(parent, reason=new["phase"], message=new["message"])
+        logger.info("%s/%s is %s: %s", kind, name, new["phase"], new["message"])

@@ -1,0 +1,70 @@
+"""A small compatibility layer over kmock 0.8's Kubernetes emulator, closing the gaps that matter
+to a kopf operator (each is a known limitation of kmock 0.8, not something tuneforge relies on):
+
+- objects get no metadata.uid / resourceVersion / creationTimestamp / generation on creation:
+  added here, since ownerReferences and kstatus observedGeneration need them;
+- custom resources are not registered: registered here from the CRDs `tuneforge crds` renders;
+- `GET /api/v1/namespaces` cannot be parsed: the operator runs cluster-wide in tests;
+- label selectors are ignored on lists: the operator filters by labels itself (so does kopf);
+- metadata.generateName is not honoured (kopf names its Events that way): a name is generated here;
+- a failed JSON-patch `test` (kopf's optimistic check of resourceVersion) is answered 500: it is
+  answered 422 Unprocessable Entity here, as the API server does (kopf then retries next cycle);
+- no garbage collection of owned objects: deletion tests assert the ownerReferences instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import uuid
+
+import attrs
+import jsonpatch
+import kmock
+from kmock._internal import enums
+from kmock._internal.k8s import KubernetesError
+from kmock._internal.references import ResourceInfo
+
+from tuneforge import crds
+
+_versions = itertools.count(1)
+
+
+@attrs.frozen
+class PatchTestFailed(KubernetesError):
+    status: int = 422
+    reason: str = "Invalid"
+    message: str = "the JSON patch test of metadata.resourceVersion failed: the object changed meanwhile"
+
+
+class Emulator(kmock.KubernetesEmulator):
+    async def _handle(self, request):
+        if request.resource is not None and request.action == enums.action.CREATE and isinstance(request.data, dict):
+            meta = request.data.setdefault("metadata", {})
+            if not meta.get("name") and meta.get("generateName"):
+                meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+            meta.setdefault("uid", str(uuid.uuid4()))
+            meta.setdefault("creationTimestamp", dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"))
+            meta.setdefault("generation", 1)
+            if request.namespace and not meta.get("namespace"):
+                meta["namespace"] = request.namespace
+        if request.resource is not None and request.action in (enums.action.CREATE, enums.action.UPDATE) \
+                and isinstance(request.data, dict):
+            request.data.setdefault("metadata", {})["resourceVersion"] = str(next(_versions))
+        try:
+            return await super()._handle(request)
+        except jsonpatch.JsonPatchTestFailed as exc:
+            raise PatchTestFailed() from exc
+
+
+def register_crds(server) -> None:
+    server.resources.load_bundled()
+    for doc in crds.render().values():
+        spec = doc["spec"]
+        for version in spec["versions"]:
+            server.resources[f"{spec['group']}/{version['name']}/{spec['names']['plural']}"] = ResourceInfo(
+                kind=spec["names"]["kind"], singular=spec["names"]["singular"], namespaced=True,
+                verbs={"list", "watch", "get", "create", "patch", "update", "delete"},
+                shortnames=set(spec["names"]["shortNames"]), categories=set(spec["names"]["categories"]),
+                subresources=set(version.get("subresources") or {}),
+            )
