@@ -54,6 +54,7 @@ def _apply_overrides(docs: list[Document], assignments: tuple[str, ...]) -> list
 @click.version_option(package_name="tuneforge")
 def main() -> None:
     """Fine-tune, quantize and merge LLMs: on Kubernetes, or locally with the same manifests."""
+    # Commands: run, validate, crds, operator.
 
 
 @main.command()
@@ -185,6 +186,23 @@ def run(file: str, output: Path | None, assignments: tuple[str, ...], processes:
             sys.exit(outcome.code)
         done[(resource.kind, resource.metadata.name)] = outcome.output
         _summary(outcome)
+
+
+@main.command()
+@click.option("--namespace", "-n", "namespaces", multiple=True, help="Watch this namespace (repeatable).")
+@click.option("--all-namespaces", "-A", is_flag=True, help="Watch every namespace.")
+@click.option("--standalone/--peering", default=True, show_default=True,
+              help="Run alone (one replica, the chart's default) or coordinate with other replicas.")
+@click.option("--liveness", default="http://0.0.0.0:8080/healthz", show_default=True, help="Liveness probe endpoint.")
+def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool, liveness: str) -> None:
+    """Run the Kubernetes operator (what the operator image starts)."""
+    import kopf
+
+    from .controller import main as handlers  # noqa: F401  (registers the handlers)
+
+    if not namespaces and not all_namespaces:
+        raise click.UsageError("choose --namespace NS (repeatable) or --all-namespaces")
+    kopf.run(standalone=standalone, namespaces=list(namespaces), clusterwide=all_namespaces, liveness_endpoint=liveness)
 
 
 def _summary(outcome) -> None:

@@ -37,8 +37,26 @@ class PatchTestFailed(KubernetesError):
     message: str = "the JSON patch test of metadata.resourceVersion failed: the object changed meanwhile"
 
 
+@attrs.frozen
+class Injected(KubernetesError):
+    status: int = 500
+    reason: str = "InternalError"
+    message: str = "an error injected by the test"
+
+
 class Emulator(kmock.KubernetesEmulator):
+    """kmock's emulator with the gaps above closed, and a way to inject API errors."""
+
+    def inject(self, method: str, path: str, status: int, times: int = 1) -> None:
+        """Answer the next `times` requests `METHOD path` with an error of this status."""
+        self.__dict__.setdefault("_injected", []).append([method.upper(), path, status, times])
+
     async def _handle(self, request):
+        for entry in self.__dict__.get("_injected", []):
+            method, path, status, times = entry
+            if times > 0 and str(request.method).upper().endswith(method) and request.url.path == path:
+                entry[3] -= 1
+                raise Injected(status=status, reason="Conflict" if status == 409 else "InternalError")
         if request.resource is not None and request.action == enums.action.CREATE and isinstance(request.data, dict):
             meta = request.data.setdefault("metadata", {})
             if not meta.get("name") and meta.get("generateName"):

@@ -119,7 +119,10 @@ async def cluster(kmock, monkeypatch):
     register_crds(kmock)
     monkeypatch.setenv("TUNEFORGE_KUBE_SERVER", str(kmock.url))
     kube.client.cache_clear()
-    async with aiohttp.ClientSession(base_url=str(kmock.url).rstrip("/")) as session:
+    # No keep-alive: kopf, when it stops, cancels the tasks created after it started, among them
+    # the emulator's task serving a kept-alive connection; a fresh connection per request is immune.
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(base_url=str(kmock.url).rstrip("/"), connector=connector) as session:
         yield Cluster(kmock, session)
     kube.client.cache_clear()
 
@@ -134,6 +137,9 @@ def operator(cluster, kmock, monkeypatch):
 
     monkeypatch.setattr(main, "SETTINGS", Settings(default_output_claim="outputs", cache_claim="model-cache"))
     monkeypatch.setattr(sync, "PROGRESS_INTERVAL", 0.5)
+    # A handler in flight when kopf stops loses its emulator-side task; a short read timeout lets
+    # it fail fast instead of holding the stop (see `cluster`).
+    monkeypatch.setattr(kube, "TIMEOUT", (2, 3))
     registry = kopf.get_default_registry()
     LOGIN["server"] = cluster.url
 
@@ -146,6 +152,6 @@ def operator(cluster, kmock, monkeypatch):
             yield task
         finally:
             stop.set()
-            await asyncio.wait_for(task, 20)
+            await asyncio.wait_for(task, 30)
 
     return running

@@ -9,6 +9,10 @@ import os
 import kubernetes
 
 
+# (connect, read) seconds for every call: a handler must never hang on a lost connection.
+TIMEOUT = (5, 30)
+
+
 @functools.cache
 def client() -> kubernetes.client.ApiClient:
     server = os.environ.get("TUNEFORGE_KUBE_SERVER")
@@ -39,7 +43,7 @@ def custom() -> kubernetes.client.CustomObjectsApi:
 def create_or_keep(create, namespace: str, body: dict) -> bool:
     """Create a child object; an existing one (a re-run after a restart) is kept. True if created."""
     try:
-        create(namespace, body)
+        create(namespace, body, _request_timeout=TIMEOUT)
         return True
     except kubernetes.client.ApiException as exc:
         if exc.status == 409:

@@ -17,6 +17,7 @@ from .settings import Settings
 
 PLURALS = {kind: f"{kind.lower()}s" for kind in KINDS}
 RETRY_INPUT_SECONDS = 15
+RETRY_API_SECONDS = 5
 
 
 def parse_or_stall(body: dict[str, Any], patch: kopf.Patch, logger) -> Resource | None:
@@ -35,7 +36,7 @@ def lookup(namespace: str):
     def find(kind: str, name: str) -> dict[str, Any] | None:
         try:
             response = kube.custom().get_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS[kind], name,
-                                                                  _preload_content=False)
+                                                                  _preload_content=False, _request_timeout=kube.TIMEOUT)
             return json.loads(response.data)
         except kubernetes.client.ApiException as exc:
             if exc.status == 404:
@@ -97,8 +98,17 @@ def reconcile(body: dict[str, Any], patch: kopf.Patch, settings: Settings, logge
     resource = parse_or_stall(body, patch, logger)
     if resource is None:
         return
-    worker_spec = resolve_inputs(body, settings, patch)
-    if worker_spec is None:
-        return
-    job_name = create_children(resource, body, worker_spec, settings, logger)
-    write_status(patch, body, "Pending", "JobCreated", f"created Job {job_name}", {"jobName": job_name})
+    try:
+        worker_spec = resolve_inputs(body, settings, patch)
+        if worker_spec is None:
+            return
+        job_name = create_children(resource, body, worker_spec, settings, logger)
+    except kubernetes.client.ApiException as exc:
+        if exc.status in (429, 500, 502, 503, 504):
+            raise kopf.TemporaryError(f"the API server answered {exc.status}; retrying", delay=RETRY_API_SECONDS) from exc
+        raise
+    if resource.spec.run_policy.suspend or resource.spec.scheduling.queue_name:
+        write_status(patch, body, "Suspended", "Suspended", f"created Job {job_name}, suspended "
+                     "(runPolicy.suspend or waiting for its Kueue queue)", {"jobName": job_name})
+    else:
+        write_status(patch, body, "Pending", "JobCreated", f"created Job {job_name}", {"jobName": job_name})

@@ -28,7 +28,8 @@ def _raw(response) -> dict[str, Any]:
 
 def newest_pod(namespace: str, kind: str, name: str) -> dict[str, Any] | None:
     pods = _raw(kube.core().list_namespaced_pod(
-        namespace, label_selector=f"{LABEL_JOB}={name},{LABEL_KIND}={kind}", _preload_content=False)).get("items") or []
+        namespace, label_selector=f"{LABEL_JOB}={name},{LABEL_KIND}={kind}", _preload_content=False,
+        _request_timeout=kube.TIMEOUT)).get("items") or []
     mine = [p for p in pods if (p["metadata"].get("labels") or {}).get(LABEL_JOB) == name
             and (p["metadata"].get("labels") or {}).get(LABEL_KIND) == kind]
     return max(mine, key=lambda p: p["metadata"].get("creationTimestamp") or "", default=None)
@@ -37,7 +38,7 @@ def newest_pod(namespace: str, kind: str, name: str) -> dict[str, Any] | None:
 def latest_progress(namespace: str, pod: dict[str, Any]) -> dict[str, Any] | None:
     try:
         response = kube.core().read_namespaced_pod_log(pod["metadata"]["name"], namespace, container="worker",
-                                                       tail_lines=50, _preload_content=False)
+                                                       tail_lines=50, _preload_content=False, _request_timeout=kube.TIMEOUT)
         text = response.data.decode("utf-8", "replace")
     except kubernetes.client.ApiException:
         return None
@@ -89,7 +90,7 @@ def sync(namespace: str, kind: str, name: str, logger, with_progress: bool = Fal
         return
     job_name = parent["status"]["jobName"]
     try:
-        job = _raw(kube.batch().read_namespaced_job(job_name, namespace, _preload_content=False))
+        job = _raw(kube.batch().read_namespaced_job(job_name, namespace, _preload_content=False, _request_timeout=kube.TIMEOUT))
     except kubernetes.client.ApiException as exc:
         if exc.status != 404:
             raise
@@ -106,7 +107,8 @@ def sync(namespace: str, kind: str, name: str, logger, with_progress: bool = Fal
     current = parent.get("status") or {}
     if not _changed(current, new):
         return
-    kube.custom().patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURALS[kind], name, {"status": new})
+    kube.custom().patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURALS[kind], name, {"status": new},
+                                                        _request_timeout=kube.TIMEOUT)
     if new["phase"] != current.get("phase"):
         event = kopf.warn if new["phase"] == "Failed" else kopf.info
         event(parent, reason=new["phase"], message=new["message"])
