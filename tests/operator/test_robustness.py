@@ -23,14 +23,18 @@ async def test_restart_keeps_exactly_one_job(cluster, operator):
         assert len(await cluster.jobs()) == 1
 
 
-async def test_crash_after_job_creation_before_status(cluster, operator):
-    # The previous operator created the Job and died before writing status.jobName.
-    doc = finetune("lora", name="x")
+async def apply_with_existing_job(cluster, doc):
+    """The resource, plus the Job a previous operator created before it died (no status yet)."""
     obj = await cluster.apply(doc)
     resource, _ = parse(obj)
     plan = backend_for(resource).worker_plan(resource)
     await cluster.request("POST", "/apis/batch/v1/namespaces/default/jobs",
                           build.job(resource, plan, Settings(), {"spec": obj["spec"]}, obj["metadata"]["uid"]))
+    return obj
+
+
+async def test_crash_after_job_creation_before_status(cluster, operator):
+    await apply_with_existing_job(cluster, finetune("lora", name="x"))
     async with operator():
         pending = await cluster.wait_phase("FineTuneJob", "x", "Pending")
         assert pending["status"]["jobName"] == "x-ftj"
@@ -48,12 +52,7 @@ async def test_injected_500_on_job_creation_is_retried(cluster, operator):
 
 async def test_injected_409_on_job_creation_means_it_exists(cluster, operator):
     # A 409 answers a create whose object already exists: the operator keeps the existing one.
-    doc = finetune("lora", name="x")
-    obj = await cluster.apply(doc)
-    resource, _ = parse(obj)
-    plan = backend_for(resource).worker_plan(resource)
-    await cluster.request("POST", "/apis/batch/v1/namespaces/default/jobs",
-                          build.job(resource, plan, Settings(), {"spec": obj["spec"]}, obj["metadata"]["uid"]))
+    await apply_with_existing_job(cluster, finetune("lora", name="x"))
     cluster.server.inject("POST", "/apis/batch/v1/namespaces/default/jobs", 409)
     async with operator():
         await cluster.wait_phase("FineTuneJob", "x", "Pending")

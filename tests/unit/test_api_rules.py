@@ -53,7 +53,7 @@ CASES = [
     (finetune("lora").set("spec.dataset", {"uri": "file:///d.jsonl", "validationFraction": 1.5}),
      "spec.dataset.validationFraction: Input should be less than 1"),
     (finetune("lora").set("spec.model", {"uri": "builtin://llama-9000"}), "spec.model.uri: unknown built-in model 'llama-9000'"),
-    (finetune("lora").set("spec.model", {"uri": "huggingface.co/x"}), "spec.model.uri: 'huggingface.co/x' has no known scheme"),
+    (finetune("lora").set("spec.model", {"uri": "models.example.com/x"}), "spec.model.uri: 'models.example.com/x' has no known scheme"),
     (finetune("lora").set("spec.model", {"uri": "file://relative/path"}), "spec.model.uri: 'file://relative/path' must be absolute"),
     (finetune("lora").set("spec.model", {"uri": "s3:///prefix"}), "spec.model.uri: 's3:///prefix' needs a bucket"),
     (finetune("lora").set("spec.model", {"uri": "hf://"}), "spec.model.uri: 'hf://' names nothing after hf://"),
