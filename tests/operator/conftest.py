@@ -135,7 +135,7 @@ def operator(cluster, kmock, monkeypatch):
     in a new task; so the operator starts and stops in the test's own task, in its event loop."""
     from tuneforge.controller import main, sync
 
-    monkeypatch.setattr(main, "SETTINGS", Settings(default_output_claim="outputs", cache_claim="model-cache"))
+    monkeypatch.setattr(main, "SETTINGS", Settings(default_output_claim="outputs", cache_claim="model-cache", metrics_port=0))
     monkeypatch.setattr(sync, "PROGRESS_INTERVAL", 0.5)
     # A handler in flight when kopf stops loses its emulator-side task; a short read timeout lets
     # it fail fast instead of holding the stop (see `cluster`).

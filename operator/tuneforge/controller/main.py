@@ -6,7 +6,7 @@ import kopf
 
 from ..api import GROUP, KINDS, VERSION
 from ..api.constants import ANNOTATION_PREFIX, FINALIZER, LABEL_JOB, LABEL_KIND, LABEL_MANAGED_BY
-from . import reconcile, sync
+from . import metrics, reconcile, sync
 from .settings import Settings
 
 SETTINGS = Settings.from_env()
@@ -28,6 +28,7 @@ def configure(settings: kopf.OperatorSettings) -> None:
 @kopf.on.startup()
 def startup(settings: kopf.OperatorSettings, **_) -> None:
     configure(settings)
+    metrics.serve(SETTINGS.metrics_port)
 
 
 def _register(kind: str) -> None:

@@ -12,7 +12,7 @@ from ..api import KINDS, GROUP, VERSION
 from ..api.manifest import parse
 from ..api.resource import Resource
 from ..backends import backend_for
-from . import chaining, jobs, kube, status
+from . import chaining, jobs, kube, metrics, status
 from .settings import Settings
 
 PLURALS = {kind: f"{kind.lower()}s" for kind in KINDS}
@@ -28,6 +28,7 @@ def parse_or_stall(body: dict[str, Any], patch: kopf.Patch, logger) -> Resource 
     message = "; ".join(f"{i.path}: {i.message}" if i.path else i.message for i in issues)
     write_status(patch, body, "Failed", "InvalidSpec", message)
     kopf.warn(body, reason="InvalidSpec", message=message)
+    metrics.INVALID.labels(body.get("kind", "?")).inc()
     logger.warning("invalid %s: %s", body.get("kind"), message)
     return None
 
@@ -57,6 +58,7 @@ def resolve_inputs(body: dict[str, Any], settings: Settings, patch: kopf.Patch) 
         message = "; ".join([f"waiting for {w} to succeed" for w in res.waiting] +
                             [f"{m} does not exist (yet)" for m in res.missing])
         write_status(patch, body, "Pending", "WaitingForInput", message)
+        metrics.INPUT_WAITS.labels(body["kind"]).inc()
         raise kopf.TemporaryError(message, delay=RETRY_INPUT_SECONDS)
     return res.spec
 
@@ -75,6 +77,7 @@ def create_children(resource: Resource, body: dict[str, Any], worker_spec: dict[
         create = kube.core().create_namespaced_config_map if child["kind"] == "ConfigMap" else kube.core().create_namespaced_service
         kube.create_or_keep(create, namespace, child)
     if kube.create_or_keep(kube.batch().create_namespaced_job, namespace, job):
+        metrics.JOBS_CREATED.labels(resource.kind, backend.name).inc()
         kopf.info(body, reason="JobCreated", message=f"created Job {job['metadata']['name']} ({backend.name} backend)")
         logger.info("created Job %s", job["metadata"]["name"])
     return job["metadata"]["name"]
@@ -105,6 +108,7 @@ def reconcile(body: dict[str, Any], patch: kopf.Patch, settings: Settings, logge
         job_name = create_children(resource, body, worker_spec, settings, logger)
     except kubernetes.client.ApiException as exc:
         if exc.status in (429, 500, 502, 503, 504):
+            metrics.API_RETRIES.labels(resource.kind).inc()
             raise kopf.TemporaryError(f"the API server answered {exc.status}; retrying", delay=RETRY_API_SECONDS) from exc
         raise
     if resource.spec.run_policy.suspend or resource.spec.scheduling.queue_name:

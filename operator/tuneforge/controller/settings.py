@@ -21,6 +21,8 @@ class Settings:
     """Claim for jobs without output.uri: their output goes to pvc://<claim>/<namespace>/<name>."""
     run_as_user: int = 1000
     """UID of worker containers (the images' non-root user)."""
+    metrics_port: int = 9090
+    """Port of the Prometheus /metrics endpoint; 0 turns it off."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -31,4 +33,5 @@ class Settings:
             cache_claim=os.environ.get("TUNEFORGE_CACHE_CLAIM") or None,
             default_output_claim=os.environ.get("TUNEFORGE_OUTPUT_CLAIM") or None,
             run_as_user=int(os.environ.get("TUNEFORGE_RUN_AS_USER", "1000")),
+            metrics_port=int(os.environ.get("TUNEFORGE_METRICS_PORT", "9090")),
         )

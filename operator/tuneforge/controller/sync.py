@@ -4,6 +4,7 @@ output. Called on Job and Pod events and by the progress timer; writes only when
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -13,11 +14,13 @@ import kubernetes
 from ..api import GROUP, VERSION
 from ..api.constants import LABEL_JOB, LABEL_KIND
 from ..progress import parse_line
-from . import kube, status
+from . import kube, metrics, status
 from .reconcile import PLURALS, lookup
 
 PROGRESS_INTERVAL = 5.0  # seconds between progress patches per resource
 _last_progress: dict[tuple[str, str, str], float] = {}
+_locks: dict[tuple[str, str, str], threading.Lock] = {}
+_locks_guard = threading.Lock()
 
 
 def _raw(response) -> dict[str, Any]:
@@ -84,7 +87,19 @@ def _changed(current: dict[str, Any], new: dict[str, Any]) -> bool:
     return any(strip(current).get(k) != v for k, v in strip(new).items())
 
 
+def _lock_for(key: tuple[str, str, str]) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(key, threading.Lock())
+
+
 def sync(namespace: str, kind: str, name: str, logger, with_progress: bool = False) -> None:
+    # Job events, Pod events and the progress timer arrive in parallel threads; each must see the
+    # status the previous one wrote, or a transition is reported (and counted) several times.
+    with _lock_for((namespace, kind, name)):
+        _sync(namespace, kind, name, logger, with_progress)
+
+
+def _sync(namespace: str, kind: str, name: str, logger, with_progress: bool) -> None:
     parent = lookup(namespace)(kind, name)
     if parent is None or not (parent.get("status") or {}).get("jobName"):
         return
@@ -110,6 +125,7 @@ def sync(namespace: str, kind: str, name: str, logger, with_progress: bool = Fal
     kube.custom().patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURALS[kind], name, {"status": new},
                                                         _request_timeout=kube.TIMEOUT)
     if new["phase"] != current.get("phase"):
+        metrics.TRANSITIONS.labels(kind, new["phase"]).inc()
         event = kopf.warn if new["phase"] == "Failed" else kopf.info
         event(parent, reason=new["phase"], message=new["message"])
         logger.info("%s/%s is %s: %s", kind, name, new["phase"], new["message"])
