@@ -14,10 +14,10 @@ import pytest
 from compat import Emulator, register_crds
 
 from tuneforge.controller import kube
+from tuneforge.controller.reconcile import PLURALS
 from tuneforge.controller.settings import Settings
 
 API = "/apis/tuneforge.io/v1alpha1/namespaces/default"
-PLURAL = {"FineTuneJob": "finetunejobs", "MergeJob": "mergejobs", "QuantizeJob": "quantizejobs"}
 
 
 LOGIN: dict[str, str] = {}
@@ -59,10 +59,10 @@ class Cluster:
     async def apply(self, doc: dict[str, Any]) -> dict[str, Any]:
         doc = json.loads(json.dumps(dict(doc)))
         doc["metadata"]["namespace"] = "default"
-        return await self.request("POST", f"{API}/{PLURAL[doc['kind']]}", doc)
+        return await self.request("POST", f"{API}/{PLURALS[doc['kind']]}", doc)
 
     async def get(self, kind: str, name: str) -> dict[str, Any]:
-        return await self.request("GET", f"{API}/{PLURAL[kind]}/{name}")
+        return await self.request("GET", f"{API}/{PLURALS[kind]}/{name}")
 
     async def jobs(self) -> list[dict[str, Any]]:
         return (await self.request("GET", "/apis/batch/v1/namespaces/default/jobs"))["items"]
