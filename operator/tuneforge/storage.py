@@ -28,6 +28,14 @@ def cache_root() -> Path:
     return Path(os.environ.get("TUNEFORGE_CACHE") or Path.home() / ".cache" / "tuneforge")
 
 
+# Bump when the built-in models' conversion changes, so caches of older conversions are not reused.
+BUILTIN_REVISION = "r2"
+
+
+def builtin_model_dir(name: str) -> Path:
+    return cache_root() / "models" / "builtin" / f"{name}-{BUILTIN_REVISION}"
+
+
 def pvc_root() -> Path:
     """Where pvc://claim/... is mounted: /mnt/pvc in pods, TUNEFORGE_PVC_ROOT for local runs."""
     return Path(os.environ.get("TUNEFORGE_PVC_ROOT") or "/mnt/pvc")
@@ -99,7 +107,7 @@ def reachable_config(source: ModelSource) -> Path | None:
         return None
     name = builtin_name(source.uri)
     if name is not None:
-        path = cache_root() / "models" / "builtin" / name / "config.json"
+        path = builtin_model_dir(name) / "config.json"
     elif source.uri.startswith(("file://", "pvc://")):
         path = local_path(source.uri) / "config.json"
     else:
