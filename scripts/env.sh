@@ -28,6 +28,8 @@ if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
     # torch first and alone: only the exact pin takes the CPU wheel from local disk.
     torch=$(grep -E '^torch==' "$cons" | cut -d' ' -f1 || true)
     [ -z "$torch" ] || quiet "$venv/bin/pip" install -q "$torch"
+    llama=$(sed -n 's/^# llama-cpp: *//p' "$cons")
+    [ -z "$llama" ] || "$root/scripts/llama-cpp.sh" "$venv" "$llama"
     quiet "$venv/bin/pip" install -q -c "$cons" -e "$root[$extras]"
     # Packages whose own dependencies we do not want (see the comment beside each in the file).
     nodeps=$(sed -n 's/^# no-deps: *//p' "$cons")
