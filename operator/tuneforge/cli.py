@@ -84,11 +84,12 @@ def validate(files: tuple[str, ...]) -> None:
 
 def _offline_checks(doc: Document) -> list[tuple[str, str, str]]:
     """Checks that need the inputs' config.json, run when it is readable offline (built-in, file, pvc):
-    GPU memory fit for fine-tuning, architecture and shape agreement for merges."""
+    GPU memory fit for fine-tuning, architecture and shape agreement for merges, AWQ/GPTQ group sizes."""
     import json
 
     from .api.finetune import FineTuneJob
     from .api.merge import MergeJob
+    from .api.quantize import QuantizeJob
     from .storage import SourceError, reachable_config
 
     resource = doc.resource
@@ -107,6 +108,13 @@ def _offline_checks(doc: Document) -> list[tuple[str, str, str]]:
                 if path is not None:
                     configs[source.describe()] = json.loads(path.read_text())
             return [("error", path, message) for path, message in problems(resource.spec, configs)]
+        if isinstance(resource, QuantizeJob) and resource.spec.method in ("awq", "gptq"):
+            from .backends.awq.plan import fit_problems
+
+            path = reachable_config(resource.spec.model)
+            if path is not None:
+                config = json.loads(path.read_text())
+                return [("error", f"spec.{p}", m) for p, m in fit_problems(resource.spec, config)]
     except (SourceError, OSError, ValueError):
         return []
     return []
@@ -216,9 +224,18 @@ def _summary(outcome) -> None:
     metrics = rec["metrics"]
     if metrics.get("initialLoss") is not None and metrics.get("finalLoss") is not None:
         click.echo(f"  loss: {metrics['initialLoss']:.3f} -> {metrics['finalLoss']:.3f} over {metrics['steps']} steps")
+    if metrics.get("quality"):
+        from .backends.quality import table  # numpy only; no ML library
+
+        reference = metrics.get("reference") or {}
+        if reference.get("perplexity") is not None:
+            click.echo(f"  unquantized perplexity: {reference['perplexity']:.3f} on {reference.get('tokens')} tokens")
+        for line in table(metrics["quality"]):
+            click.echo(f"  {line}")
     sample = metrics.get("sample")
     if sample:
-        click.echo(f"  sample from {rec['artifacts'].get('model', 'the model')}:")
+        first = next(iter(rec["artifacts"].values()), "the model")
+        click.echo(f"  sample from {rec['artifacts'].get('model', first)}:")
         click.echo(f"    > {sample['prompt']}")
         click.echo(f"    {sample['completion']}")
     click.echo(f"  record: {outcome.output / 'tuneforge-output.json'}  log: {outcome.log}")

@@ -1,0 +1,64 @@
+"""Quality and a sample generation of GGUF files, read back with llama.cpp (llama_cpp.Llama)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..quality import ReferenceTable, log_softmax, token_chunks
+from ..sampling import SAMPLE_PROMPT
+from .quantize import threads
+
+
+def load(path: Path, n_ctx: int):
+    import llama_cpp
+
+    return llama_cpp.Llama(model_path=str(path), n_ctx=max(n_ctx, 512), n_batch=max(n_ctx, 512), logits_all=True,
+                           n_threads=threads(), verbose=False)
+
+
+def tokens(path: Path, text: str) -> list[int]:
+    import llama_cpp
+
+    llm = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+    return llm.tokenize(text.encode(), add_bos=False, special=False)
+
+
+def logprobs_of(llm):
+    def logprobs(chunk: list[int]) -> np.ndarray:
+        llm.reset()
+        llm.eval(chunk)
+        return log_softmax(np.asarray(llm.scores[: len(chunk)]))
+    return logprobs
+
+
+def generate(llm, prompt: str = SAMPLE_PROMPT, max_tokens: int = 24) -> str:
+    llm.reset()
+    out = llm.create_chat_completion(messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens,
+                                     temperature=0.0, seed=0)
+    return out["choices"][0]["message"]["content"].strip()
+
+
+def measure_all(base: Path, files: dict[str, Path], text: str, chunk_size: int, max_tokens: int, scratch: Path,
+                sample: bool = True, on_file=None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """(reference summary, {type: summary}) for every file, all on the same tokens."""
+    chunks = token_chunks(tokens(base, text), chunk_size, max_tokens) if text else []
+    llm = load(base, chunk_size)
+    reference = ReferenceTable(chunks, logprobs_of(llm), scratch)
+    ref_summary = reference.summary()
+    if sample:
+        ref_summary["sample"] = generate(llm)
+    del llm
+    results = {}
+    for i, (name, path) in enumerate(files.items()):
+        llm = load(path, chunk_size)
+        results[name] = reference.measure(logprobs_of(llm))
+        if sample:
+            results[name]["sample"] = generate(llm)
+        del llm
+        if on_file:
+            on_file(i + 1, len(files))
+    scratch.unlink(missing_ok=True)
+    return ref_summary, results

@@ -1,0 +1,170 @@
+"""GGUF inside the worker: convert once, compute or load the imatrix once, quantize every type, measure."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ... import record, storage
+from ...api.quantize import ImatrixSettings, QuantizeJob
+from ...errors import InputError
+from ...progress import Reporter
+from ..finetune.data import load_rows
+from ..quality import PLOT_FILE, plot
+from ..sampling import SAMPLE_PROMPT
+from . import convert, evaluate, imatrix as imx
+from .plan import IMATRIX_FILE, base_type, model_stem, needs_imatrix, targets
+from .quantize import quantize
+
+WORK = ".work"  # scratch (the unquantized base file), kept across retries, removed when done
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def read_texts(source) -> list[str]:
+    path = storage.resolve_dataset(source)
+    return list(load_rows(path, "text", source.uri, seed=0)["text"])
+
+
+def calibration_source(settings):
+    """The dataset to compute an imatrix from, or None when none is computed (not needed, or given)."""
+    if not needs_imatrix(settings) or (settings.imatrix is not None and settings.imatrix.uri):
+        return None
+    return (settings.imatrix or ImatrixSettings()).dataset
+
+
+def split_texts(spec) -> tuple[list[str], list[str], str | None]:
+    """(imatrix texts, evaluation texts, note): one dataset used for both is cut in two disjoint halves."""
+    calibrate = calibration_source(spec.settings())
+    held = read_texts(spec.evaluation.dataset) if spec.evaluation.enabled else []
+    if calibrate is not None and spec.evaluation.enabled and calibrate.uri == spec.evaluation.dataset.uri:
+        half = len(held) // 2
+        return held[:half], held[half:], "second half of the rows; the first half computed the imatrix"
+    return (read_texts(calibrate) if calibrate is not None else []), held, None
+
+
+def gguf_facts(path: Path) -> tuple[str, set[str], int]:
+    """(architecture, tensor names, parameter count) of a GGUF file."""
+    import gguf
+
+    reader = gguf.GGUFReader(path)
+    field = reader.fields["general.architecture"]
+    arch = bytes(field.parts[field.data[0]]).decode()
+    return arch, {t.name for t in reader.tensors}, sum(int(t.n_elements) for t in reader.tensors)
+
+
+def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter) -> dict[str, Any]:
+    spec = job.spec
+    settings = spec.settings()
+    model_dir = storage.resolve_model(spec.model)
+    config = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").is_file() else {}
+    if not (model_dir / "config.json").is_file():
+        raise InputError(f"spec.model: {spec.model.describe()} has no config.json; GGUF conversion needs an HF model folder")
+    stem = model_stem(spec.model.uri)
+    plan = targets(settings, stem)
+    use_imatrix = needs_imatrix(settings)
+    sample = spec.output.sample != "off"
+    calibration, held, held_note = split_texts(spec)
+    total = 1 + int(use_imatrix) + len(plan) + (len(plan) + 1 if spec.evaluation.enabled or sample else 0)
+    step = 0
+
+    def advance(**values) -> None:
+        nonlocal step
+        step += 1
+        reporter.progress(step, total, force=True, **values)
+
+    reporter.progress(0, total, force=True)
+    work = output / WORK
+    work.mkdir(parents=True, exist_ok=True)
+    kind = base_type(config.get("torch_dtype") or config.get("dtype"))
+    base = work / f"{stem}-{kind}.gguf"
+    started = time.monotonic()
+    if not base.exists():  # a retry reuses the conversion
+        convert.convert(model_dir, base, kind, log)
+    convert_seconds = round(time.monotonic() - started, 1)
+    arch, tensor_names, n_params = gguf_facts(base)
+    advance(stage="convert")
+
+    matrix, imatrix_info = None, None
+    if use_imatrix:
+        saved = output / IMATRIX_FILE
+        if settings.imatrix is not None and settings.imatrix.uri:
+            given = storage.local_path(settings.imatrix.uri)
+            given = given / IMATRIX_FILE if given.is_dir() else given
+            if not given.is_file():
+                raise InputError(f"gguf.imatrix.uri: {given} does not exist")
+            matrix = imx.load(given)
+            shutil.copyfile(given, saved)
+            imatrix_info = {"source": settings.imatrix.uri, "chunks": matrix.chunks}
+        elif saved.exists():  # a retry of this job
+            matrix = imx.load(saved)
+            imatrix_info = {"source": "computed (earlier attempt)", "chunks": matrix.chunks}
+        else:
+            chosen = settings.imatrix or ImatrixSettings()
+            t0 = time.monotonic()
+            matrix = imx.compute(model_dir, calibration, chosen.chunks, chosen.context_length, arch, tensor_names)
+            matrix.datasets = [chosen.dataset.uri]
+            imx.save(matrix, saved, arch)
+            imatrix_info = {"source": chosen.dataset.uri, "chunks": matrix.chunks, "contextLength": chosen.context_length,
+                            "tensors": len(matrix.sums), "seconds": round(time.monotonic() - t0, 1)}
+        advance(stage="imatrix")
+
+    files: dict[str, Path] = {}
+    timings = {}
+    for target in plan:
+        out = output / target.file
+        t0 = time.monotonic()
+        if not out.exists():
+            if target.type == kind:
+                shutil.copyfile(base, out)
+            else:
+                quantize(base, target, out, matrix)
+        timings[target.type] = round(time.monotonic() - t0, 2)
+        files[target.type] = out
+        advance(stage=f"quantize {target.type}")
+
+    rows = [{"type": t.type, "file": t.file, "sizeBytes": files[t.type].stat().st_size,
+             "bitsPerWeight": round(files[t.type].stat().st_size * 8 / n_params, 3),
+             "quantizeSeconds": timings[t.type]} for t in plan]
+    reference: dict[str, Any] = {}
+    evaluation_info = None
+    if spec.evaluation.enabled or sample:
+        text = "\n\n".join(held) if spec.evaluation.enabled else ""
+        chunk = min(512, spec.evaluation.max_tokens)
+        reference, measured = evaluate.measure_all(base, files, text, chunk, spec.evaluation.max_tokens,
+                                                   work / "reference.npy", sample,
+                                                   on_file=lambda i, n: advance(stage="measure"))
+        advance(stage="measure")
+        for row in rows:
+            row.update(measured[row["type"]])
+        if spec.evaluation.enabled:
+            evaluation_info = {"dataset": spec.evaluation.dataset.uri, "tokens": reference.get("tokens", 0),
+                               "chunkSize": chunk, "rows": held_note or "all rows"}
+            if not reference.get("tokens"):
+                raise InputError(f"spec.evaluation.dataset: {spec.evaluation.dataset.uri} has fewer than {chunk} tokens "
+                                 "of text; use more text or set evaluation.enabled: false")
+    artifacts = {t.type: t.file for t in plan}
+    if matrix is not None:
+        artifacts["imatrix"] = IMATRIX_FILE
+    if spec.evaluation.enabled and plot(rows, output / PLOT_FILE, f"{stem}: GGUF size and perplexity",
+                                        {**reference, "type": kind}):
+        artifacts["qualityPlot"] = PLOT_FILE
+    shutil.rmtree(work, ignore_errors=True)
+    metrics = {
+        "quality": rows,
+        "reference": {"type": kind, **reference, "parameters": n_params},
+        "evaluation": evaluation_info,
+        "imatrix": imatrix_info,
+        "convertSeconds": convert_seconds,
+        "architecture": arch,
+        # The summary line shows the first file's answer; every file's is in "quality".
+        "sample": {"prompt": SAMPLE_PROMPT, "completion": rows[0]["sample"]} if rows and rows[0].get("sample") else None,
+    }
+    inputs = {"model": {"source": spec.model.describe(), "path": str(model_dir)}}
+    return record.write(output, raw, inputs, artifacts, metrics, libraries=("llama-cpp-python", "gguf", "transformers"))

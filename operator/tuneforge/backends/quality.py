@@ -1,0 +1,136 @@
+"""Quality of a quantized model against its unquantized reference, on the same tokens.
+
+Every backend feeds logits chunk by chunk (llama.cpp for GGUF, transformers for AWQ/GPTQ); this
+module turns them into perplexity, top-1 agreement and KL divergence, and draws the size/quality plot.
+As llama-perplexity does, only the second half of each chunk is scored, so every scored token has
+at least half a chunk of context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PLOT_FILE = "quality.png"
+
+
+def token_chunks(ids: list[int], size: int, max_tokens: int) -> list[list[int]]:
+    ids = ids[:max_tokens]
+    return [ids[i:i + size] for i in range(0, len(ids) - size + 1, size)]
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits.astype(np.float32)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def scored(chunk_len: int) -> slice:
+    """Positions whose prediction counts: the second half (each predicts the next token)."""
+    return slice(chunk_len // 2, chunk_len - 1)
+
+
+@dataclass
+class Scores:
+    nll: float = 0.0
+    agree: int = 0
+    kl: float = 0.0
+    tokens: int = 0
+
+    def add(self, logprobs: np.ndarray, chunk: list[int], reference: np.ndarray | None = None) -> None:
+        """logprobs: (len(chunk), vocab) log-softmax of this model; reference: the same for the unquantized one."""
+        part = scored(len(chunk))
+        lp = logprobs[part]
+        targets = np.asarray(chunk)[part.start + 1: part.stop + 1]
+        self.nll -= float(lp[np.arange(len(targets)), targets].sum())
+        self.tokens += len(targets)
+        if reference is not None:
+            ref = reference[part].astype(np.float32)
+            self.agree += int((ref.argmax(-1) == lp.argmax(-1)).sum())
+            self.kl += float((np.exp(ref) * (ref - lp)).sum())
+
+    def summary(self, with_reference: bool) -> dict[str, float]:
+        n = max(self.tokens, 1)
+        found = {"perplexity": round(float(np.exp(self.nll / n)), 4), "tokens": self.tokens}
+        if with_reference:
+            found["top1Agreement"] = round(self.agree / n, 4)
+            found["klDivergence"] = round(self.kl / n, 5)
+        return found
+
+
+class ReferenceTable:
+    """The unquantized model's log-probabilities on every chunk, kept on disk (float16), for comparing outputs.
+
+    `logprobs` maps a chunk of token ids to a (len(chunk), vocab) log-softmax array.
+    """
+
+    def __init__(self, chunks: list[list[int]], logprobs, scratch: Path):
+        self.chunks = chunks
+        self.scores = Scores()
+        self.table = None
+        for i, chunk in enumerate(chunks):
+            lp = logprobs(chunk)
+            if self.table is None:
+                self.table = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.float16,
+                                                       shape=(len(chunks), len(chunk), lp.shape[-1]))
+            self.table[i] = lp
+            self.scores.add(lp, chunk)
+
+    def summary(self) -> dict[str, Any]:
+        return self.scores.summary(with_reference=False) if self.chunks else {}
+
+    def measure(self, logprobs) -> dict[str, Any]:
+        scores = Scores()
+        for i, chunk in enumerate(self.chunks):
+            scores.add(logprobs(chunk), chunk, self.table[i])
+        return scores.summary(with_reference=True) if self.chunks else {}
+
+
+def table(rows: list[dict[str, Any]]) -> list[str]:
+    """Plain-text table of a quality report, for `tuneforge run` and logs."""
+    head = f"{'type':<10} {'size MB':>9} {'bpw':>6} {'ppl':>9} {'top-1':>7} {'KL':>8}"
+    lines = [head]
+    for r in rows:
+        def fmt(key, spec):
+            value = r.get(key)
+            return format(value, spec) if isinstance(value, (int, float)) else "-"
+        lines.append(f"{r['type']:<10} {r['sizeBytes'] / 1e6:>9.1f} {fmt('bitsPerWeight', '6.2f')} "
+                     f"{fmt('perplexity', '9.3f')} {fmt('top1Agreement', '7.3f')} {fmt('klDivergence', '8.4f')}")
+    return lines
+
+
+def plot(rows: list[dict[str, Any]], path: Path, title: str, reference: dict[str, Any] | None = None) -> Path | None:
+    """Size against perplexity, one labelled point per output (and the reference as a line)."""
+    points = [r for r in rows if isinstance(r.get("perplexity"), (int, float))]
+    if not points:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    xs = [r["sizeBytes"] / 1e6 for r in points]
+    ys = [r["perplexity"] for r in points]
+    ax.scatter(xs, ys, color="tab:blue", zorder=3)
+    # Types that produce the same file (K-quant fallbacks on small models) share one label.
+    labels: dict[tuple[float, float], list[str]] = {}
+    for r, x, y in zip(points, xs, ys):
+        labels.setdefault((round(x, 1), round(y, 4)), []).append(r["type"])
+    for (x, y), names in labels.items():
+        ax.annotate(", ".join(names), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    if reference and isinstance(reference.get("perplexity"), (int, float)):
+        ax.axhline(reference["perplexity"], color="tab:gray", linestyle="--", linewidth=1,
+                   label=f"unquantized ({reference['perplexity']:.2f})")
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set_xlabel("file size (MB)")
+    ax.set_ylabel("perplexity (lower is better)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
