@@ -91,3 +91,13 @@ def test_gpu_memory_must_be_a_quantity():
     _, issues = parse(dict(finetune("lora").set("spec.resources", {"gpus": 1, "gpuMemory": "huge"})))
     assert [f"{i.path}: {i.message}" for i in issues] == [
         "spec.resources.gpuMemory: 'huge' is not a Kubernetes quantity (examples: 4, 500m, 16Gi)"]
+
+
+def test_validate_names_awq_group_sizes_that_fit(tmp_path):
+    from builders import quantize
+
+    doc = quantize("awq").set("spec.model", {"uri": model_dir(tmp_path, SMOLLM2_135M)}).set("spec.awq", {"groupSize": 128})
+    proc = validate(tmp_path, doc)
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines()[0].endswith(
+        "spec.awq.groupSize: 128 does not divide the model's hidden_size 576; group sizes that fit: 32, 64")

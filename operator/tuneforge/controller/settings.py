@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-BACKENDS = ("finetune", "mergekit", "gguf", "awq", "exl2")
+# Worker images; "autoawq" is the awq method's legacy engine, which needs transformers 4.x.
+BACKENDS = ("finetune", "mergekit", "gguf", "awq", "autoawq", "exl2")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,96 @@
+"""AWQ and GPTQ inside the worker: calibrate, quantize, write the checkpoint, measure, record."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from ... import record, storage
+from ...api.quantize import QuantizeJob
+from ...errors import InputError
+from ...progress import Reporter
+from ..finetune.data import load_rows
+from ..quality import PLOT_FILE, plot
+from ..sampling import maybe_sample
+from .plan import fit_problems
+
+WORK = ".work"
+
+
+def texts(source) -> list[str]:
+    return list(load_rows(storage.resolve_dataset(source), "text", source.uri, seed=0)["text"])
+
+
+def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter) -> dict[str, Any]:
+    spec = job.spec
+    s = spec.settings()
+    model_dir = storage.resolve_model(spec.model)
+    config_path = model_dir / "config.json"
+    if not config_path.is_file():
+        raise InputError(f"spec.model: {spec.model.describe()} has no config.json; {spec.method} needs an HF model folder")
+    found = fit_problems(spec, json.loads(config_path.read_text()))
+    if found:
+        raise InputError("; ".join(f"spec.{path}: {msg}" for path, msg in found))
+    evaluation = spec.evaluation
+    calibration = texts(s.dataset)
+    held = texts(evaluation.dataset) if evaluation.enabled else []
+    note = None
+    if evaluation.enabled and s.dataset.uri == evaluation.dataset.uri:
+        half = len(calibration) // 2
+        calibration, held = calibration[:half], calibration[half:]
+        note = "second half of the rows; the first half calibrated the quantization"
+    engine = getattr(s, "engine", "llm-compressor")
+    total = 3 if evaluation.enabled else 2
+    reporter.progress(0, total, force=True, stage="calibrate")
+
+    target = output / "model"
+    started = time.monotonic()
+    if target.exists():  # a retry: the half-written checkpoint of the last attempt is not trusted
+        shutil.rmtree(target)
+    if engine == "autoawq":
+        from .autoawq_engine import quantize
+    else:
+        from .compressor import quantize
+    quantize(spec, model_dir, calibration, target)
+    seconds = round(time.monotonic() - started, 1)
+    reporter.progress(1, total, force=True, stage="quantize")
+
+    size = sum(p.stat().st_size for p in target.glob("*.safetensors"))
+    row: dict[str, Any] = {"type": f"{spec.method}-w{s.bits}g{s.group_size}", "file": "model", "sizeBytes": size}
+    reference: dict[str, Any] = {}
+    if evaluation.enabled:
+        from ..hf_quality import measure
+
+        (output / WORK).mkdir(exist_ok=True)
+        reference, measured = measure(model_dir, target, "\n\n".join(held), min(512, evaluation.max_tokens),
+                                      evaluation.max_tokens, output / WORK / "reference.npy")
+        if not reference.get("tokens"):
+            raise InputError(f"spec.evaluation.dataset: {evaluation.dataset.uri} has too little text to measure; "
+                             "use more text or set evaluation.enabled: false")
+        row.update(measured)
+        row["bitsPerWeight"] = round(size * 8 / reference["parameters"], 3)
+        reporter.progress(2, total, force=True, stage="measure")
+    shutil.rmtree(output / WORK, ignore_errors=True)
+    sample = maybe_sample(spec.output.sample, target)
+    row["sample"] = sample["completion"] if sample else None
+    reporter.progress(total, total, force=True)
+
+    artifacts = {"model": "model"}
+    if evaluation.enabled and plot([row], output / PLOT_FILE, f"{spec.method} ({engine}): size and perplexity",
+                                   reference):
+        artifacts["qualityPlot"] = PLOT_FILE
+    metrics = {
+        "quality": [row],
+        "reference": reference,
+        "evaluation": {"dataset": evaluation.dataset.uri, "rows": note or "all rows"} if evaluation.enabled else None,
+        "engine": engine,
+        "quantizeSeconds": seconds,
+        "calibrationSamples": min(len(calibration), s.num_samples),
+        "sample": sample,
+    }
+    inputs = {"model": {"source": spec.model.describe(), "path": str(model_dir)}}
+    libraries = ("torch", "transformers", "autoawq") if engine == "autoawq" else ("torch", "transformers", "llmcompressor", "compressed-tensors")
+    return record.write(output, raw, inputs, artifacts, metrics, libraries=libraries)

@@ -1,0 +1,51 @@
+"""Quality of a quantized HF checkpoint (AWQ, GPTQ) against the model it came from, with transformers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .quality import ReferenceTable, log_softmax, token_chunks
+
+
+def logprobs_of(model):
+    import torch
+
+    device = next(model.parameters()).device
+
+    def logprobs(chunk: list[int]):
+        with torch.inference_mode():
+            logits = model(torch.tensor([chunk], device=device)).logits[0]
+        return log_softmax(logits.float().cpu().numpy())
+    return logprobs
+
+
+def load(path: Path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    cuda = torch.cuda.is_available()
+    model = AutoModelForCausalLM.from_pretrained(path, dtype="auto" if cuda else torch.float32,
+                                                 device_map="cuda" if cuda else None)
+    return model.eval()
+
+
+def parameters(path: Path) -> int:
+    model = load(path)
+    return sum(p.numel() for p in model.parameters())
+
+
+def measure(reference: Path, candidate: Path, text: str, chunk_size: int, max_tokens: int,
+            scratch: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(reference summary incl. parameter count, candidate summary) on the same tokens of `text`."""
+    from transformers import AutoTokenizer
+
+    ids = AutoTokenizer.from_pretrained(reference)(text, add_special_tokens=False)["input_ids"]
+    chunks = token_chunks(ids, chunk_size, max_tokens)
+    model = load(reference)
+    table = ReferenceTable(chunks, logprobs_of(model), scratch)
+    ref = {**table.summary(), "parameters": sum(p.numel() for p in model.parameters())}
+    del model
+    found = table.measure(logprobs_of(load(candidate)))
+    scratch.unlink(missing_ok=True)
+    return ref, found
