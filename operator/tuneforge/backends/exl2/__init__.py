@@ -1,1 +1,1 @@
-"""The exl2 backend (plan and run arrive with its issue)."""
+"""EXL2 (exllamav2) and EXL3 (exllamav3): CUDA-only converters, planned on CPU, run in the exl2 image."""
