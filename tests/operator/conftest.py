@@ -153,5 +153,8 @@ def operator(cluster, kmock, monkeypatch):
         finally:
             stop.set()
             await asyncio.wait_for(task, 30)
+            # A restarted operator is a new process with new connections: kept-alive ones served by
+            # emulator tasks that kopf cancelled on stop would hang until their read timeout.
+            kube.client.cache_clear()
 
     return running

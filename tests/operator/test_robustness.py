@@ -111,3 +111,26 @@ async def test_children_are_owned_for_garbage_collection(cluster, operator):
         for child in (await cluster.job("x-ftj"), cm):
             ref = child["metadata"]["ownerReferences"][0]
             assert (ref["kind"], ref["uid"], ref["controller"]) == ("FineTuneJob", obj["metadata"]["uid"], True)
+
+
+async def test_deletion_is_not_blocked_and_creates_nothing_again(cluster, operator):
+    async with operator():
+        await cluster.apply(finetune("lora", name="x"))
+        await cluster.wait_phase("FineTuneJob", "x", "Pending")
+        await cluster.start("x-ftj")
+        await cluster.wait_phase("FineTuneJob", "x", "Running")
+        await cluster.request("DELETE", "/apis/tuneforge.io/v1alpha1/namespaces/default/finetunejobs/x")
+
+        async def gone():
+            listed = await cluster.request("GET", "/apis/tuneforge.io/v1alpha1/namespaces/default/finetunejobs")
+            return not listed["items"]
+        # A finalizer the operator put on (for its progress timer) is released: GitOps prunes promptly.
+        await cluster.wait(gone, what="the FineTuneJob to be deleted")
+        # Kubernetes' garbage collector deletes the owned children (kmock has none: done here).
+        for path in ("/apis/batch/v1/namespaces/default/jobs/x-ftj", "/api/v1/namespaces/default/configmaps/x-ftj",
+                     "/api/v1/namespaces/default/pods/x-ftj-abcde"):
+            await cluster.request("DELETE", path)
+        # The operator is still serving, and recreated nothing for the deleted resource.
+        await cluster.apply(finetune("lora", name="y"))
+        await cluster.wait_phase("FineTuneJob", "y", "Pending")
+        assert [j["metadata"]["name"] for j in await cluster.jobs()] == ["y-ftj"]

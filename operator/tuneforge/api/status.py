@@ -47,6 +47,8 @@ class Progress(Model):
     """Estimated seconds left."""
     eta: Optional[str] = None
     """Estimated time left, for people (e.g. 3m)."""
+    stage: Optional[str] = None
+    """What the worker is doing now, where steps are not training steps (e.g. quantize q4_k_m)."""
 
 
 class OutputFile(Model):

@@ -69,7 +69,8 @@ def desired_status(parent: dict[str, Any], job: dict[str, Any] | None, pod: dict
     if seen.get("completionTime"):
         new["completionTime"] = seen["completionTime"]
     if progress:
-        keep = ("step", "totalSteps", "percent", "epoch", "loss", "learningRate", "tokensPerSecond", "etaSeconds", "eta")
+        keep = ("step", "totalSteps", "percent", "epoch", "loss", "learningRate", "tokensPerSecond", "etaSeconds", "eta",
+                "stage")
         new["progress"] = {k: progress[k] for k in keep if progress.get(k) is not None}
     result = seen.get("result")
     if result:
@@ -101,7 +102,10 @@ def sync(namespace: str, kind: str, name: str, logger, with_progress: bool = Fal
 
 def _sync(namespace: str, kind: str, name: str, logger, with_progress: bool) -> None:
     parent = lookup(namespace)(kind, name)
-    if parent is None or not (parent.get("status") or {}).get("jobName"):
+    if parent is None:  # deleted: forget its throttle state
+        _last_progress.pop((namespace, kind, name), None)
+        return
+    if not (parent.get("status") or {}).get("jobName"):
         return
     job_name = parent["status"]["jobName"]
     try:
