@@ -96,7 +96,7 @@ def test_iq2_xs_fails_without_imatrix_and_works_with_one(base, tmp_path):
         quantize(f16, target, tmp_path / target.file, None)
     assert not (tmp_path / target.file).exists() and not (tmp_path / (target.file + ".partial")).exists()
 
-    arch, names, _ = gguf_facts(f16)
+    arch, names = gguf_facts(f16)
     texts = _calibration_texts()
     matrix = imx.compute(model, texts, chunks=2, chunk_size=256, arch=arch, gguf_tensors=names)
     assert len(matrix.sums) == 210 and all(c == 512 for c in matrix.counts.values())

@@ -49,14 +49,30 @@ def split_texts(spec) -> tuple[list[str], list[str], str | None]:
     return (read_texts(calibrate) if calibrate is not None else []), held, None
 
 
-def gguf_facts(path: Path) -> tuple[str, set[str], int]:
-    """(architecture, tensor names, parameter count) of a GGUF file."""
+def gguf_facts(path: Path) -> tuple[str, set[str]]:
+    """(architecture, tensor names) of a GGUF file. gguf-py parses every metadata field (the whole
+    vocabulary): seconds, so only the imatrix path, which needs the names, pays for it."""
     import gguf
 
     reader = gguf.GGUFReader(path)
     field = reader.fields["general.architecture"]
-    arch = bytes(field.parts[field.data[0]]).decode()
-    return arch, {t.name for t in reader.tensors}, sum(int(t.n_elements) for t in reader.tensors)
+    return bytes(field.parts[field.data[0]]).decode(), {t.name for t in reader.tensors}
+
+
+def parameter_count(model_dir: Path) -> int:
+    """Parameters of the HF model, from the safetensors headers alone (no weights are read)."""
+    from safetensors import safe_open
+
+    total = 0
+    for path in sorted(model_dir.glob("*.safetensors")):
+        with safe_open(path, framework="numpy") as handle:
+            for key in handle.keys():
+                shape = handle.get_slice(key).get_shape()
+                count = 1
+                for dim in shape:
+                    count *= dim
+                total += count
+    return total
 
 
 def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter) -> dict[str, Any]:
@@ -88,7 +104,7 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
     if not base.exists():  # a retry reuses the conversion
         convert.convert(model_dir, base, kind, log)
     convert_seconds = round(time.monotonic() - started, 1)
-    arch, tensor_names, n_params = gguf_facts(base)
+    n_params = parameter_count(model_dir)
     advance(stage="convert")
 
     matrix, imatrix_info = None, None
@@ -108,10 +124,12 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
         else:
             chosen = settings.imatrix or ImatrixSettings()
             t0 = time.monotonic()
+            arch, tensor_names = gguf_facts(base)
             matrix = imx.compute(model_dir, calibration, chosen.chunks, chosen.context_length, arch, tensor_names)
             matrix.datasets = [chosen.dataset.uri]
             imx.save(matrix, saved, arch)
             imatrix_info = {"source": chosen.dataset.uri, "chunks": matrix.chunks, "contextLength": chosen.context_length,
+                            "architecture": arch,
                             "tensors": len(matrix.sums), "seconds": round(time.monotonic() - t0, 1)}
         advance(stage="imatrix")
 
@@ -162,7 +180,6 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
         "evaluation": evaluation_info,
         "imatrix": imatrix_info,
         "convertSeconds": convert_seconds,
-        "architecture": arch,
         # The summary line shows the first file's answer; every file's is in "quality".
         "sample": {"prompt": SAMPLE_PROMPT, "completion": rows[0]["sample"]} if rows and rows[0].get("sample") else None,
     }
