@@ -202,7 +202,8 @@ def run(file: str, output: Path | None, assignments: tuple[str, ...], processes:
 @click.option("--standalone/--peering", default=True, show_default=True,
               help="Run alone (one replica, the chart's default) or coordinate with other replicas.")
 @click.option("--liveness", default="http://0.0.0.0:8080/healthz", show_default=True, help="Liveness probe endpoint.")
-def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool, liveness: str) -> None:
+@click.option("--verbose", "-v", is_flag=True, help="Log every handler run, not only what changed.")
+def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool, liveness: str, verbose: bool) -> None:
     """Run the Kubernetes operator (what the operator image starts)."""
     import kopf
 
@@ -210,6 +211,8 @@ def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool
 
     if not namespaces and not all_namespaces:
         raise click.UsageError("choose --namespace NS (repeatable) or --all-namespaces")
+    # kopf.run leaves logging as it finds it; an operator's log is what `kubectl logs` shows.
+    kopf.configure(verbose=verbose)
     kopf.run(standalone=standalone, namespaces=list(namespaces), clusterwide=all_namespaces, liveness_endpoint=liveness)
 
 

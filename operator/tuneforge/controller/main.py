@@ -23,6 +23,9 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.watching.connect_timeout = 30
     settings.posting.level = 20  # INFO and above become Events
     settings.queueing.error_delays = [1, 5, 15, 30, 60]
+    # Handlers call the synchronous Kubernetes client; asyncio's default pool (CPUs + 4 threads)
+    # queues resources behind each other's network round trips when many arrive at once.
+    settings.execution.max_workers = 32
 
 
 @kopf.on.startup()
@@ -61,7 +64,9 @@ for _kind in KINDS:
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED, id="jobs")
 @kopf.on.event("", "v1", "pods", labels=MANAGED, id="pods")
-def child_changed(body, logger, **_):
+def child_changed(body, type, logger, **_):
+    if type == "ADDED" and not body.get("status"):
+        return  # a Job or Pod just created: nothing to mirror yet (a listing after a restart has type None)
     labels = body["metadata"].get("labels") or {}
     if labels.get(LABEL_KIND) in KINDS and labels.get(LABEL_JOB):
         sync.sync(body["metadata"]["namespace"], labels[LABEL_KIND], labels[LABEL_JOB], logger)

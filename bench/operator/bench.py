@@ -1,0 +1,127 @@
+"""The tuneforge operator against a bare kopf floor: N FineTuneJobs -> N Jobs on kmock's emulator.
+
+    $(scripts/env.sh main)/bin/python bench/operator/bench.py [--resources 1000] [--rounds 2]
+
+For each side, in turn and in fresh processes: start the emulator, start the operator
+(`tuneforge operator -A`, or `kopf run bench/operator/floor.py`), POST N FineTuneJobs, and time
+from the first POST until N Jobs exist. The operator's peak RSS is VmHWM from /proc.
+tuneforge does more per resource than the floor (validation, ConfigMap, Job, status with kstatus
+conditions, an Event); the goal is at most 1.3x the floor's wall time and at most 150 MB RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from statistics import median
+
+import aiohttp
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+API = "/apis/tuneforge.io/v1alpha1/namespaces/default/finetunejobs"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def resource(i: int) -> dict:
+    return {"apiVersion": "tuneforge.io/v1alpha1", "kind": "FineTuneJob",
+            "metadata": {"name": f"r{i:04d}", "namespace": "default"},
+            "spec": {"method": "lora", "model": {"uri": "builtin://smollm2-135m-instruct"},
+                     "dataset": {"uri": "builtin://chat-mini", "format": "chat"},
+                     "output": {"uri": f"pvc://outputs/bench/r{i:04d}"}}}
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def drive(url: str, count: int, timeout: float) -> float:
+    async with aiohttp.ClientSession(base_url=url) as session:
+        started = time.monotonic()
+        sem = asyncio.Semaphore(20)
+
+        async def post(i: int) -> None:
+            async with sem, session.post(API, json=resource(i)) as resp:
+                assert resp.status in (200, 201), await resp.text()
+
+        await asyncio.gather(*(post(i) for i in range(count)))
+        while True:
+            async with session.get("/apis/batch/v1/namespaces/default/jobs") as resp:
+                jobs = (await resp.json(content_type=None))["items"]
+            if len(jobs) >= count:
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout:
+                raise TimeoutError(f"{len(jobs)} of {count} Jobs after {timeout:.0f} s")
+            await asyncio.sleep(0.2)
+
+
+def one(side: str, count: int, timeout: float) -> tuple[float, float]:
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=f"{ROOT / 'operator'}:{os.environ.get('PYTHONPATH', '')}")
+    emulator = subprocess.Popen([sys.executable, *(os.environ.get("BENCH_EMULATOR") or str(HERE / "emulator.py")).split(), str(port)], stdout=subprocess.PIPE,
+                                text=True, env=env)
+    url = emulator.stdout.readline().strip().rstrip("/")
+    env["TUNEFORGE_KUBE_SERVER"] = url
+    kubeconfig = Path(f"/tmp/bench-operator-{port}.kubeconfig")
+    kubeconfig.write_text(f"apiVersion: v1\nkind: Config\nclusters: [{{name: e, cluster: {{server: '{url}'}}}}]\n"
+                          "users: [{name: u, user: {}}]\ncontexts: [{name: c, context: {cluster: e, user: u}}]\n"
+                          "current-context: c\n")
+    env["KUBECONFIG"] = str(kubeconfig)
+    if side == "floor":
+        cmd = [sys.executable, "-m", "kopf", "run", str(HERE / "floor.py"), "--standalone", "--all-namespaces"]
+    else:
+        cmd = [sys.executable, "-m", "tuneforge.cli", "operator", "--all-namespaces"]
+    operator = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(3)  # the operator lists and starts watching
+        seconds = asyncio.run(drive(url, count, timeout))
+        print(f"  {side}: operator CPU {cpu_seconds(operator.pid):.1f} s, emulator CPU {cpu_seconds(emulator.pid):.1f} s",
+              file=sys.stderr)
+        return seconds, peak_rss_mib(operator.pid)
+    finally:
+        operator.terminate()
+        operator.wait(30)
+        emulator.terminate()
+        print(emulator.stdout.read()[-6000:], file=sys.stderr) if os.environ.get("BENCH_EMULATOR") else None
+        emulator.wait(30)
+        kubeconfig.unlink(missing_ok=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--resources", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=900)
+    args = parser.parse_args()
+    results: dict[str, list[tuple[float, float]]] = {"floor": [], "tuneforge": []}
+    for _ in range(args.rounds):
+        for side in os.environ.get("BENCH_SIDES", "floor,tuneforge").split(","):
+            results[side].append(one(side, args.resources, args.timeout))
+            print(side, f"{results[side][-1][0]:.1f} s, {results[side][-1][1]:.0f} MiB", flush=True)
+    wall = {s: median(w for w, _ in r) for s, r in results.items()}
+    rss = {s: median(m for _, m in r) for s, r in results.items()}
+    print(f"{args.resources} resources -> Jobs: tuneforge {wall['tuneforge']:.1f} s ({rss['tuneforge']:.0f} MiB peak RSS) | "
+          f"bare kopf floor {wall['floor']:.1f} s ({rss['floor']:.0f} MiB) | {wall['tuneforge'] / wall['floor']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
