@@ -18,13 +18,37 @@ def sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def list_files(root: Path, skip: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+class Digests:
+    """sha256 of finished files, computed in a background thread while the backend writes the next
+    one (hashing releases the GIL), so the record at the end need not read them all again."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
+        self._pending: dict[Path, tuple[int, int, Any]] = {}
+
+    def add(self, path: Path) -> None:
+        stat = path.stat()
+        self._pending[path.resolve()] = (stat.st_size, stat.st_mtime_ns, self._pool.submit(sha256, path))
+
+    def get(self, path: Path) -> str | None:
+        """The digest, if `path` is unchanged since it was added."""
+        found = self._pending.get(path.resolve())
+        if found is None:
+            return None
+        stat = path.stat()
+        return found[2].result() if (stat.st_size, stat.st_mtime_ns) == found[:2] else None
+
+
+def list_files(root: Path, skip: tuple[str, ...] = (), digests: Digests | None = None) -> list[dict[str, Any]]:
     files = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = path.relative_to(root).as_posix()
         if rel == OUTPUT_RECORD or any(rel == s or rel.startswith(s + "/") for s in skip):
             continue
-        files.append({"path": rel, "size": path.stat().st_size, "sha256": sha256(path)})
+        digest = (digests.get(path) if digests else None) or sha256(path)
+        files.append({"path": rel, "size": path.stat().st_size, "sha256": digest})
     return files
 
 
@@ -46,6 +70,7 @@ def write(
     metrics: dict[str, Any],
     libraries: tuple[str, ...] = (),
     skip: tuple[str, ...] = (),
+    digests: Digests | None = None,
 ) -> dict[str, Any]:
     """Write the record into `root` and return it. `skip` leaves scratch folders (checkpoints) out."""
     record = {
@@ -60,7 +85,7 @@ def write(
         "metrics": metrics,
         "libraries": versions(*libraries),
         "excluded": list(skip),
-        "files": list_files(root, skip),
+        "files": list_files(root, skip, digests),
     }
     (root / OUTPUT_RECORD).write_text(json.dumps(record, indent=2) + "\n")
     return record

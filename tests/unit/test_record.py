@@ -17,3 +17,22 @@ def test_record_lists_every_file_with_size_and_hash(tmp_path):
     (tmp_path / "model" / "w.safetensors").write_bytes(b"abd")
     (tmp_path / "extra.txt").write_text("x")
     assert record.mismatches(tmp_path) == ["extra.txt: present but not listed", "model/w.safetensors: size or sha256 differs"]
+
+
+def test_background_digests_are_used_only_for_unchanged_files(tmp_path):
+    import hashlib
+    import os
+
+    from tuneforge import record
+
+    a, b = tmp_path / "a.bin", tmp_path / "b.bin"
+    a.write_bytes(b"first")
+    b.write_bytes(b"second")
+    digests = record.Digests()
+    digests.add(a)
+    digests.add(b)
+    b.write_bytes(b"changed after hashing")
+    os.utime(b, ns=(1, 1))  # a different mtime even on coarse clocks
+    files = {f["path"]: f["sha256"] for f in record.list_files(tmp_path, digests=digests)}
+    assert files == {"a.bin": hashlib.sha256(b"first").hexdigest(),
+                     "b.bin": hashlib.sha256(b"changed after hashing").hexdigest()}

@@ -120,8 +120,10 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str, reference: dict[str
     labels: dict[tuple[float, float], list[str]] = {}
     for r, x, y in zip(points, xs, ys):
         labels.setdefault((round(x, 1), round(y, 4)), []).append(r["type"])
-    for (x, y), names in labels.items():
-        ax.annotate(", ".join(names), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    # Neighbours in size take turns above and below their point, so their labels do not overlap.
+    offsets = [(4, 4), (4, -11)]
+    for i, ((x, y), names) in enumerate(sorted(labels.items())):
+        ax.annotate(", ".join(names), (x, y), textcoords="offset points", xytext=offsets[i % 2], fontsize=8)
     if reference and isinstance(reference.get("perplexity"), (int, float)):
         ax.axhline(reference["perplexity"], color="tab:gray", linestyle="--", linewidth=1,
                    label=f"unquantized ({reference['perplexity']:.2f})")

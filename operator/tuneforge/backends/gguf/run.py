@@ -135,6 +135,7 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
 
     files: dict[str, Path] = {}
     timings = {}
+    digests = record.Digests()
     for target in plan:
         out = output / target.file
         t0 = time.monotonic()
@@ -145,6 +146,7 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
                 quantize(base, target, out, matrix)
         timings[target.type] = round(time.monotonic() - t0, 2)
         files[target.type] = out
+        digests.add(out)
         advance(stage=f"quantize {target.type}")
 
     rows = [{"type": t.type, "file": t.file, "sizeBytes": files[t.type].stat().st_size,
@@ -184,4 +186,5 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
         "sample": {"prompt": SAMPLE_PROMPT, "completion": rows[0]["sample"]} if rows and rows[0].get("sample") else None,
     }
     inputs = {"model": {"source": spec.model.describe(), "path": str(model_dir)}}
-    return record.write(output, raw, inputs, artifacts, metrics, libraries=("llama-cpp-python", "gguf", "transformers"))
+    return record.write(output, raw, inputs, artifacts, metrics, libraries=("llama-cpp-python", "gguf", "transformers"),
+                        digests=digests)
