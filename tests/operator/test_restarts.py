@@ -9,7 +9,6 @@ from tuneforge.api.manifest import parse
 from tuneforge.backends import backend_for
 from tuneforge.controller import jobs as build
 from tuneforge.controller import reconcile
-from tuneforge.controller.settings import Settings
 
 RESULT = '::tuneforge::result {"uri":"pvc://outputs/default/%s","files":3}'
 
