@@ -37,13 +37,15 @@ def timed(cmd: list[str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--types", default=",".join(TYPES), help="comma-separated GGUF types")
     args = parser.parse_args()
+    types = args.types.split(",")
     from tuneforge.builtin import materialize_model
 
     model = materialize_model("smollm2-135m-instruct")  # converted once, outside the timings
     work = Path(tempfile.mkdtemp(prefix="bench-quantize-"))
     doc = {"apiVersion": "tuneforge.io/v1alpha1", "kind": "QuantizeJob", "metadata": {"name": "bench"},
-           "spec": {"method": "gguf", "model": {"uri": "builtin://smollm2-135m-instruct"}, "gguf": {"types": TYPES},
+           "spec": {"method": "gguf", "model": {"uri": "builtin://smollm2-135m-instruct"}, "gguf": {"types": types},
                     "evaluation": {"enabled": False}, "output": {"sample": "off"}}}
     job = work / "job.yaml"
     job.write_text(yaml.safe_dump(doc))
@@ -53,11 +55,11 @@ def main() -> None:
         ours.append(timed([sys.executable, "-m", "tuneforge.worker", "--spec", str(job), "--output", str(out)]))
         shutil.rmtree(out)
         out = work / f"direct-{r}"
-        direct.append(timed([sys.executable, str(HERE / "direct.py"), str(model), str(out), *TYPES]))
+        direct.append(timed([sys.executable, str(HERE / "direct.py"), str(model), str(out), *types]))
         shutil.rmtree(out)
     wall_ours, wall_direct = median(w for w, _ in ours), median(w for w, _ in direct)
     rss_ours, rss_direct = median(m for _, m in ours), median(m for _, m in direct)
-    print(f"gguf {'+'.join(TYPES)}: tuneforge worker {wall_ours:5.1f} s {rss_ours:6.0f} MiB | direct {wall_direct:5.1f} s "
+    print(f"gguf {'+'.join(types)}: tuneforge worker {wall_ours:5.1f} s {rss_ours:6.0f} MiB | direct {wall_direct:5.1f} s "
           f"{rss_direct:6.0f} MiB | wall {wall_ours / wall_direct:.3f}x, peak memory {rss_ours / rss_direct:.3f}x")
     shutil.rmtree(work)
 
