@@ -1,0 +1,50 @@
+{{- define "tuneforge.name" -}}tuneforge{{- end -}}
+
+{{- define "tuneforge.fullname" -}}
+{{- if contains "tuneforge" .Release.Name -}}{{ .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else -}}{{ printf "%s-tuneforge" .Release.Name | trunc 63 | trimSuffix "-" }}{{- end -}}
+{{- end -}}
+
+{{- define "tuneforge.labels" -}}
+app.kubernetes.io/name: {{ include "tuneforge.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "tuneforge.selector" -}}
+app.kubernetes.io/name: {{ include "tuneforge.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{- define "tuneforge.cacheClaim" -}}
+{{- if .Values.modelCache.existingClaim -}}{{ .Values.modelCache.existingClaim }}
+{{- else if .Values.modelCache.create -}}{{ include "tuneforge.fullname" . }}-model-cache{{- end -}}
+{{- end -}}
+
+{{/* The operator's permissions: exactly what it calls, documented in charts/tuneforge/README.md. */}}
+{{- define "tuneforge.rules" -}}
+- apiGroups: [tuneforge.io]
+  resources: [finetunejobs, mergejobs, quantizejobs]
+  verbs: [get, list, watch, patch]
+- apiGroups: [tuneforge.io]
+  resources: [finetunejobs/status, mergejobs/status, quantizejobs/status]
+  verbs: [get, patch]
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, watch, create]
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [pods/log]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [configmaps, services]
+  verbs: [create]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+{{- end -}}

@@ -1,0 +1,122 @@
+"""The Helm chart, checked with the real helm binary (v4, from scripts/kube-tools.sh)."""
+
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+from podsecurity import violations
+
+from tuneforge.controller.settings import BACKENDS
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "tuneforge"
+# What the operator calls, and nothing else (README of the chart documents the same list).
+RULES = [
+    {"apiGroups": ["tuneforge.io"], "resources": ["finetunejobs", "mergejobs", "quantizejobs"],
+     "verbs": ["get", "list", "watch", "patch"]},
+    {"apiGroups": ["tuneforge.io"], "resources": ["finetunejobs/status", "mergejobs/status", "quantizejobs/status"],
+     "verbs": ["get", "patch"]},
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch", "create"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["configmaps", "services"], "verbs": ["create"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+]
+VARIANTS = {
+    "default": [],
+    "namespaced": ["--set", "watchNamespaces={team-a,team-b}"],
+    "metrics": ["--set", "metrics.serviceMonitor.enabled=true"],
+    "cache": ["--set", "modelCache.create=true", "--set", "defaultOutputClaim=outputs"],
+    "networkpolicy": ["--set", "networkPolicy.enabled=true"],
+}
+
+
+@cache
+def helm() -> str:
+    return subprocess.run([str(ROOT / "scripts" / "kube-tools.sh")], capture_output=True, text=True,
+                          check=True).stdout.strip() + "/helm"
+
+
+def template(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([helm(), "template", "tf", str(CHART), "--namespace", "tuneforge", *args],
+                          capture_output=True, text=True)
+
+
+def render(*args: str) -> list[dict]:
+    proc = template(*args)
+    assert proc.returncode == 0, proc.stderr
+    return [d for d in yaml.safe_load_all(proc.stdout) if d]
+
+
+def test_lint_strict_is_clean():
+    for args in VARIANTS.values():
+        proc = subprocess.run([helm(), "lint", "--strict", str(CHART), *args], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "[WARNING]" not in proc.stdout and "[ERROR]" not in proc.stdout
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_rbac_is_exactly_the_documented_rules(variant):
+    docs = render(*VARIANTS[variant])
+    roles = [d for d in docs if d["kind"] in ("Role", "ClusterRole")]
+    assert roles
+    for role in roles:
+        assert role["rules"] == RULES
+        for rule in role["rules"]:
+            assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
+            assert "secrets" not in rule["resources"]
+    kinds = sorted(r["kind"] for r in roles)
+    if variant == "namespaced":
+        assert kinds == ["Role", "Role"] and sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+        deployment = next(d for d in docs if d["kind"] == "Deployment")
+        args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert args == ["operator", "--namespace=team-a", "--namespace=team-b"]
+    else:
+        assert kinds == ["ClusterRole"]
+
+
+def test_operator_pod_is_restricted_single_and_probed():
+    deployment = next(d for d in render() if d["kind"] == "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    pod = spec["template"]["spec"]
+    assert violations(pod) == []
+    container = pod["containers"][0]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["resources"]["limits"]["memory"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    # Every backend the operator knows has an image setting, and no other.
+    assert {k for k in env if k.startswith("TUNEFORGE_IMAGE_") and k != "TUNEFORGE_IMAGE_PULL_POLICY"} == {
+        f"TUNEFORGE_IMAGE_{b.upper()}" for b in BACKENDS}
+    assert env["TUNEFORGE_IMAGE_GGUF"] == "ghcr.io/tuneforge/gguf:0.1.0"
+
+
+def test_variants_render_what_they_promise():
+    kinds = {name: sorted(d["kind"] for d in render(*args)) for name, args in VARIANTS.items()}
+    assert "ServiceMonitor" in kinds["metrics"] and "ServiceMonitor" not in kinds["default"]
+    assert "PersistentVolumeClaim" in kinds["cache"]
+    assert "NetworkPolicy" in kinds["networkpolicy"]
+    cache_env = {e["name"]: e["value"] for d in render(*VARIANTS["cache"]) if d["kind"] == "Deployment"
+                 for e in d["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert cache_env["TUNEFORGE_CACHE_CLAIM"] == "tf-tuneforge-model-cache"
+    assert cache_env["TUNEFORGE_OUTPUT_CLAIM"] == "outputs"
+
+
+def test_crds_in_the_chart_are_the_generated_ones():
+    for path in (CHART / "crds").glob("*.yaml"):
+        assert path.read_text() == (ROOT / "crds" / path.name).read_text()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--set", "metrics.port=0"], "at '/metrics/port': minimum: got 0, want 1"),
+    (["--set", "watchNamespaces={Team_A}"], "at '/watchNamespaces/0': 'Team_A' does not match pattern"),
+    (["--set", "operator.image.pullPolicy=Sometimes"],
+     "at '/operator/image/pullPolicy': value must be one of 'Always', 'IfNotPresent', 'Never'"),
+    (["--set", "modelCache.sizee=1Gi"], "at '/modelCache': additional properties 'sizee' not allowed"),
+])
+def test_bad_values_are_refused_with_the_field_named(args, message):
+    proc = template(*args)
+    assert proc.returncode != 0
+    assert message in proc.stderr, proc.stderr
