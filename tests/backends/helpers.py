@@ -22,6 +22,19 @@ def run_example(root: Path, example: str, out: Path, *sets: str, processes: int 
     return json.loads((out / "tuneforge-output.json").read_text())
 
 
+def run_doc(tmp_path: Path, doc: dict, name: str) -> tuple[Path, subprocess.CompletedProcess]:
+    """`tuneforge run` of one manifest written to tmp_path/<name>.yaml; asserts success, shows the log if not."""
+    import yaml
+
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    out = tmp_path / name
+    proc = tuneforge("run", str(path), "--output", str(out), timeout=1200)
+    log = tmp_path / f"{name}.log"
+    assert proc.returncode == 0, proc.stderr[-3000:] + (log.read_text()[-3000:] if log.exists() else "")
+    return out, proc
+
+
 def losses(out: Path) -> list[float]:
     return [h["loss"] for h in json.loads((out / "loss-history.json").read_text()) if "loss" in h]
 

@@ -3,8 +3,7 @@
 import json
 
 import pytest
-import yaml
-from helpers import tuneforge
+from helpers import run_doc
 
 from tuneforge import record
 from tuneforge.backends.sampling import sample
@@ -16,13 +15,7 @@ def quantize_job(tmp_path, method, settings):
     doc = {"apiVersion": "tuneforge.io/v1alpha1", "kind": "QuantizeJob", "metadata": {"name": method},
            "spec": {"method": method, "model": {"uri": "builtin://smollm2-135m-instruct"}, method: settings,
                     "evaluation": {"maxTokens": 1024}, "output": {"sample": "on"}}}
-    path = tmp_path / f"{method}.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    out = tmp_path / method
-    proc = tuneforge("run", str(path), "--output", str(out), timeout=1200)
-    log = tmp_path / f"{method}.log"
-    assert proc.returncode == 0, proc.stderr[-3000:] + (log.read_text()[-3000:] if log.exists() else "")
-    return out
+    return run_doc(tmp_path, doc, method)[0]
 
 
 @pytest.mark.parametrize("method", ["awq", "gptq"])

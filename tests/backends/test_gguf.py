@@ -3,8 +3,7 @@
 import json
 
 import pytest
-import yaml
-from helpers import run_example, tuneforge
+from helpers import run_doc, run_example
 
 from tuneforge import record
 
@@ -18,13 +17,7 @@ def quantize_job(tmp_path, gguf, evaluation=None, name="q"):
     doc = {"apiVersion": "tuneforge.io/v1alpha1", "kind": "QuantizeJob", "metadata": {"name": name},
            "spec": {"method": "gguf", "model": {"uri": "builtin://smollm2-135m-instruct"}, "gguf": gguf,
                     "evaluation": evaluation or {"maxTokens": 1024}}}
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    out = tmp_path / name
-    proc = tuneforge("run", str(path), "--output", str(out), timeout=1200)
-    log = tmp_path / f"{name}.log"
-    assert proc.returncode == 0, proc.stderr[-3000:] + (log.read_text()[-3000:] if log.exists() else "")
-    return out, proc
+    return run_doc(tmp_path, doc, name)
 
 
 @pytest.fixture(scope="module")

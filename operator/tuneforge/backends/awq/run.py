@@ -12,16 +12,12 @@ from ... import record, storage
 from ...api.quantize import QuantizeJob
 from ...errors import InputError
 from ...progress import Reporter
-from ..finetune.data import load_rows
+from ..finetune.data import text_rows
 from ..quality import PLOT_FILE, plot
 from ..sampling import maybe_sample
 from .plan import fit_problems
 
 WORK = ".work"
-
-
-def texts(source) -> list[str]:
-    return list(load_rows(storage.resolve_dataset(source), "text", source.uri, seed=0)["text"])
 
 
 def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter) -> dict[str, Any]:
@@ -35,8 +31,8 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
     if found:
         raise InputError("; ".join(f"spec.{path}: {msg}" for path, msg in found))
     evaluation = spec.evaluation
-    calibration = texts(s.dataset)
-    held = texts(evaluation.dataset) if evaluation.enabled else []
+    calibration = text_rows(s.dataset)
+    held = text_rows(evaluation.dataset) if evaluation.enabled else []
     note = None
     if evaluation.enabled and s.dataset.uri == evaluation.dataset.uri:
         half = len(calibration) // 2

@@ -12,7 +12,7 @@ from ... import record, storage
 from ...api.quantize import QuantizeJob
 from ...errors import InputError
 from ...progress import Reporter
-from ..finetune.data import load_rows
+from ..finetune.data import text_rows
 from ..gguf.plan import model_stem
 from ..quality import PLOT_FILE, ReferenceTable, plot, token_chunks
 from .plan import MEASUREMENT_FILE, WORK, calibration_file, resume_flag, steps
@@ -55,7 +55,7 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
         raise InputError(f"spec.resources.gpus: {method} converts on a CUDA GPU and none is visible here")
     s = spec.settings()
     model_dir = storage.resolve_model(spec.model)
-    texts = list(load_rows(storage.resolve_dataset(s.dataset), "text", s.dataset.uri, seed=0)["text"])
+    texts = text_rows(s.dataset)
     cal = output / calibration_file(method)
     if not cal.exists():
         write_calibration(method, texts, model_dir, cal, s.calibration_rows, s.calibration_length)
@@ -110,7 +110,7 @@ def measure(method: str, spec, model_dir: Path, output: Path, rows: list[dict[st
     from .logits import LOADERS
 
     ev = spec.evaluation
-    texts = list(load_rows(storage.resolve_dataset(ev.dataset), "text", ev.dataset.uri, seed=0)["text"])
+    texts = text_rows(ev.dataset)
     ids = AutoTokenizer.from_pretrained(model_dir)("\n\n".join(texts), add_special_tokens=False)["input_ids"]
     chunks = token_chunks(ids, min(512, ev.max_tokens), ev.max_tokens)
     model = load(model_dir)

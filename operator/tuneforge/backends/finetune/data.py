@@ -84,3 +84,10 @@ def split(rows, validation_fraction: float | None, seed: int):
         return rows, None
     parts = rows.train_test_split(test_size=validation_fraction, seed=seed)
     return parts["train"], parts["test"]
+
+
+def text_rows(source) -> list[str]:
+    """The `text` column of a dataset source (calibration and evaluation text for quantization)."""
+    from ...storage import resolve_dataset
+
+    return list(load_rows(resolve_dataset(source), "text", source.uri, seed=0)["text"])

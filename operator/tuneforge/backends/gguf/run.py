@@ -13,7 +13,7 @@ from ... import record, storage
 from ...api.quantize import ImatrixSettings, QuantizeJob
 from ...errors import InputError
 from ...progress import Reporter
-from ..finetune.data import load_rows
+from ..finetune.data import text_rows
 from ..quality import PLOT_FILE, plot
 from ..sampling import SAMPLE_PROMPT
 from . import convert, evaluate, imatrix as imx
@@ -27,11 +27,6 @@ def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def read_texts(source) -> list[str]:
-    path = storage.resolve_dataset(source)
-    return list(load_rows(path, "text", source.uri, seed=0)["text"])
-
-
 def calibration_source(settings):
     """The dataset to compute an imatrix from, or None when none is computed (not needed, or given)."""
     if not needs_imatrix(settings) or (settings.imatrix is not None and settings.imatrix.uri):
@@ -42,11 +37,11 @@ def calibration_source(settings):
 def split_texts(spec) -> tuple[list[str], list[str], str | None]:
     """(imatrix texts, evaluation texts, note): one dataset used for both is cut in two disjoint halves."""
     calibrate = calibration_source(spec.settings())
-    held = read_texts(spec.evaluation.dataset) if spec.evaluation.enabled else []
+    held = text_rows(spec.evaluation.dataset) if spec.evaluation.enabled else []
     if calibrate is not None and spec.evaluation.enabled and calibrate.uri == spec.evaluation.dataset.uri:
         half = len(held) // 2
         return held[:half], held[half:], "second half of the rows; the first half computed the imatrix"
-    return (read_texts(calibrate) if calibrate is not None else []), held, None
+    return (text_rows(calibrate) if calibrate is not None else []), held, None
 
 
 def gguf_facts(path: Path) -> tuple[str, set[str]]:
