@@ -65,12 +65,12 @@ async def drive(url: str, count: int, timeout: float) -> float:
 
         await asyncio.gather(*(post(i) for i in range(count)))
         while True:
-            async with session.get("/apis/batch/v1/namespaces/default/jobs") as resp:
-                jobs = (await resp.json(content_type=None))["items"]
-            if len(jobs) >= count:
-                return time.monotonic() - started
+            async with session.get("/bench/jobs") as resp:
+                jobs = await resp.json(content_type=None)
+            if jobs["count"] >= count:
+                return jobs["last"] - started
             if time.monotonic() - started > timeout:
-                raise TimeoutError(f"{len(jobs)} of {count} Jobs after {timeout:.0f} s")
+                raise TimeoutError(f"{jobs['count']} of {count} Jobs after {timeout:.0f} s")
             await asyncio.sleep(0.2)
 
 
@@ -86,6 +86,7 @@ def one(side: str, count: int, timeout: float) -> tuple[float, float]:
                           "users: [{name: u, user: {}}]\ncontexts: [{name: c, context: {cluster: e, user: u}}]\n"
                           "current-context: c\n")
     env["KUBECONFIG"] = str(kubeconfig)
+    env["TUNEFORGE_METRICS_PORT"] = str(free_port())  # a leftover operator must not make this one wait for its port
     if side == "floor":
         cmd = [sys.executable, "-m", "kopf", "run", str(HERE / "floor.py"), "--standalone", "--all-namespaces"]
     else:

@@ -118,13 +118,13 @@ class Cluster:
 async def cluster(kmock, monkeypatch):
     register_crds(kmock)
     monkeypatch.setenv("TUNEFORGE_KUBE_SERVER", str(kmock.url))
-    kube.client.cache_clear()
+    kube.reset()
     # No keep-alive: kopf, when it stops, cancels the tasks created after it started, among them
     # the emulator's task serving a kept-alive connection; a fresh connection per request is immune.
     connector = aiohttp.TCPConnector(force_close=True)
     async with aiohttp.ClientSession(base_url=str(kmock.url).rstrip("/"), connector=connector) as session:
         yield Cluster(kmock, session)
-    kube.client.cache_clear()
+    kube.reset()
 
 
 @pytest.fixture
@@ -155,6 +155,6 @@ def operator(cluster, kmock, monkeypatch):
             await asyncio.wait_for(task, 30)
             # A restarted operator is a new process with new connections: kept-alive ones served by
             # emulator tasks that kopf cancelled on stop would hang until their read timeout.
-            kube.client.cache_clear()
+            kube.reset()
 
     return running

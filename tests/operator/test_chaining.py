@@ -5,13 +5,14 @@ import json
 from builders import finetune, merge, quantize
 
 from tuneforge.controller import reconcile
+from tuneforge.controller.jobs import ANNOTATION_WORKER_SPEC
 
 RESULT = '::tuneforge::result {"uri":"pvc://outputs/default/%s","files":3}'
 
 
 async def spec_json(cluster, job_name):
-    cm = await cluster.request("GET", f"/api/v1/namespaces/default/configmaps/{job_name}")
-    return json.loads(cm["data"]["spec.json"])
+    annotations = (await cluster.job(job_name))["spec"]["template"]["metadata"]["annotations"]
+    return json.loads(annotations[ANNOTATION_WORKER_SPEC])
 
 
 async def test_finetune_merge_quantize_applied_at_once(cluster, operator, monkeypatch):

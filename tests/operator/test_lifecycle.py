@@ -1,5 +1,7 @@
 """Each kind from apply to a final status, through exactly one Job; failures that say why."""
 
+import json
+
 import pytest
 from builders import finetune, merge, quantize
 
@@ -37,6 +39,10 @@ async def test_lifecycle(cluster, operator, doc, job_name, image):
         assert conditions(done) == {"Ready": "True", "Reconciling": "False", "Stalled": "False", "Succeeded": "True", "Failed": "False"}
         assert done["status"]["completionTime"]
         assert len(await cluster.jobs()) == 1
+        # The operator's bookkeeping stays in status: the object's metadata is exactly what was applied
+        # (GitOps tools see no drift), and the spec it handled is recorded.
+        assert "annotations" not in done["metadata"] or not done["metadata"]["annotations"]
+        assert json.loads(done["status"]["operator"]["handledSpec"])["spec"] == doc["spec"]
 
 
 async def test_progress_comes_from_the_worker_protocol(cluster, operator):

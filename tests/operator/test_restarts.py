@@ -5,30 +5,14 @@ import json
 
 from builders import finetune, merge
 
-from tuneforge.api.manifest import parse
-from tuneforge.backends import backend_for
-from tuneforge.controller import jobs as build
 from tuneforge.controller import reconcile
+from tuneforge.controller.jobs import ANNOTATION_WORKER_SPEC as WORKER_SPEC
 
 RESULT = '::tuneforge::result {"uri":"pvc://outputs/default/%s","files":3}'
 
 
 async def names(cluster, path):
     return sorted(o["metadata"]["name"] for o in (await cluster.request("GET", path))["items"])
-
-
-async def test_stopped_between_config_map_and_job(cluster, operator):
-    # The previous operator wrote the worker spec (ConfigMap) and died before creating the Job.
-    obj = await cluster.apply(finetune("lora", name="x"))
-    resource, _ = parse(obj)
-    plan = backend_for(resource).worker_plan(resource)
-    await cluster.request("POST", "/api/v1/namespaces/default/configmaps",
-                          build.config_map(resource, {"spec": obj["spec"]}, plan.backend))
-    async with operator():
-        pending = await cluster.wait_phase("FineTuneJob", "x", "Pending")
-        assert pending["status"]["jobName"] == "x-ftj"
-    assert [j["metadata"]["name"] for j in await cluster.jobs()] == ["x-ftj"]
-    assert await names(cluster, "/api/v1/namespaces/default/configmaps") == ["x-ftj"]
 
 
 async def test_job_finished_while_the_operator_was_down(cluster, operator):
@@ -62,8 +46,8 @@ async def test_upstream_succeeded_while_the_operator_was_down(cluster, operator,
     async with operator():  # and once more: nothing is created twice
         await cluster.wait_phase("MergeJob", "mj", "Pending")
     assert sorted(j["metadata"]["name"] for j in await cluster.jobs()) == ["ft-ftj", "mj-mj"]
-    cm = await cluster.request("GET", "/api/v1/namespaces/default/configmaps/mj-mj")
-    assert json.loads(cm["data"]["spec.json"])["spec"]["models"][1]["model"] == {"uri": "pvc://outputs/default/ft"}
+    annotations = (await cluster.job("mj-mj"))["spec"]["template"]["metadata"]["annotations"]
+    assert json.loads(annotations[WORKER_SPEC])["spec"]["models"][1]["model"] == {"uri": "pvc://outputs/default/ft"}
 
 
 async def test_many_restarts_while_resources_arrive(cluster, operator):

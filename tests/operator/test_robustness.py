@@ -107,10 +107,8 @@ async def test_children_are_owned_for_garbage_collection(cluster, operator):
     async with operator():
         obj = await cluster.apply(finetune("lora", name="x"))
         await cluster.wait_phase("FineTuneJob", "x", "Pending")
-        cm = await cluster.request("GET", "/api/v1/namespaces/default/configmaps/x-ftj")
-        for child in (await cluster.job("x-ftj"), cm):
-            ref = child["metadata"]["ownerReferences"][0]
-            assert (ref["kind"], ref["uid"], ref["controller"]) == ("FineTuneJob", obj["metadata"]["uid"], True)
+        ref = (await cluster.job("x-ftj"))["metadata"]["ownerReferences"][0]
+        assert (ref["kind"], ref["uid"], ref["controller"]) == ("FineTuneJob", obj["metadata"]["uid"], True)
 
 
 async def test_deletion_is_not_blocked_and_creates_nothing_again(cluster, operator):
@@ -127,8 +125,7 @@ async def test_deletion_is_not_blocked_and_creates_nothing_again(cluster, operat
         # A finalizer the operator put on (for its progress timer) is released: GitOps prunes promptly.
         await cluster.wait(gone, what="the FineTuneJob to be deleted")
         # Kubernetes' garbage collector deletes the owned children (kmock has none: done here).
-        for path in ("/apis/batch/v1/namespaces/default/jobs/x-ftj", "/api/v1/namespaces/default/configmaps/x-ftj",
-                     "/api/v1/namespaces/default/pods/x-ftj-abcde"):
+        for path in ("/apis/batch/v1/namespaces/default/jobs/x-ftj", "/api/v1/namespaces/default/pods/x-ftj-abcde"):
             await cluster.request("DELETE", path)
         # The operator is still serving, and recreated nothing for the deleted resource.
         await cluster.apply(finetune("lora", name="y"))

@@ -1,4 +1,4 @@
-"""The operator's pure builders: the child Job, its ConfigMap and Service, and input resolution."""
+"""The operator's pure builders: the child Job (carrying the worker spec), its Service, and input resolution."""
 
 import json
 
@@ -84,6 +84,21 @@ def test_secrets_only_as_secret_key_refs():
     assert env["TUNEFORGE_SECRET_OUTPUT_AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {
         "name": "s3-creds", "key": "AWS_ACCESS_KEY_ID"}
     assert all("value" not in e for e in env.values() if e["name"].startswith("TUNEFORGE_SECRET_"))
+
+
+def test_the_worker_reads_its_spec_from_its_own_pod_annotation():
+    doc = finetune("lora", name="smol")
+    _, plan, job = build(doc)
+    template = job["spec"]["template"]
+    spec = json.loads(template["metadata"]["annotations"][jobs.ANNOTATION_WORKER_SPEC])
+    assert spec["kind"] == "FineTuneJob" and spec["spec"]["model"] == dict(doc)["spec"]["model"]
+    parsed, issues = parse(spec)
+    assert parsed is not None, issues
+    volume = next(v for v in template["spec"]["volumes"] if v["name"] == "spec")
+    assert volume == {"name": "spec", "downwardAPI": {"items": [{
+        "path": "spec.json", "fieldRef": {"fieldPath": "metadata.annotations['tuneforge.io/worker-spec']"}}]}}
+    mount = next(m for m in template["spec"]["containers"][0]["volumeMounts"] if m["name"] == "spec")
+    assert f'{mount["mountPath"]}/spec.json' in plan.command  # the path the worker is told to read
 
 
 def test_volumes_for_cache_spec_and_pvc_sources():

@@ -42,7 +42,7 @@ app.kubernetes.io/component: operator
   resources: [pods/log]
   verbs: [get]
 - apiGroups: [""]
-  resources: [configmaps, services]
+  resources: [services]
   verbs: [create]
 - apiGroups: [""]
   resources: [events]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .base import Model, Optional
+from .base import AnyValue, Model, Optional
 
 Phase = Literal["Pending", "Running", "Succeeded", "Failed", "Suspended"]
 
@@ -96,3 +96,5 @@ class Status(Model):
     """When the job finished (RFC 3339)."""
     message: Optional[str] = None
     """Why the job is in its phase, for people."""
+    operator: Optional[AnyValue] = None
+    """The operator's own bookkeeping (the spec it last acted on, retries in progress); not for people."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 SPEC_DIR = "/etc/tuneforge"
-SPEC_PATH = f"{SPEC_DIR}/spec.json"
+SPEC_FILE = "spec.json"
+SPEC_PATH = f"{SPEC_DIR}/{SPEC_FILE}"
 WORKER_MODULE = ("-m", "tuneforge.worker", "--spec", SPEC_PATH)
 WORKER_COMMAND = ("python", *WORKER_MODULE)
 # Set by the operator on multi-node Jobs: the DNS name of the pod with completion index 0.

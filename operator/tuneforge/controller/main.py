@@ -5,8 +5,8 @@ from __future__ import annotations
 import kopf
 
 from ..api import GROUP, KINDS, VERSION
-from ..api.constants import ANNOTATION_PREFIX, FINALIZER, LABEL_JOB, LABEL_KIND, LABEL_MANAGED_BY
-from . import metrics, reconcile, sync
+from ..api.constants import FINALIZER, LABEL_JOB, LABEL_KIND, LABEL_MANAGED_BY
+from . import kube, metrics, reconcile, sync
 from .settings import Settings
 
 SETTINGS = Settings.from_env()
@@ -15,8 +15,11 @@ MANAGED = {LABEL_MANAGED_BY: "tuneforge-operator"}
 
 def configure(settings: kopf.OperatorSettings) -> None:
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=ANNOTATION_PREFIX)
+    # kopf's state lives in status.operator, written with the handler's own status update: one PATCH
+    # per reconcile. (Annotations would add a metadata PATCH per resource, and drift for GitOps tools.)
+    settings.persistence.progress_storage = kopf.StatusProgressStorage(
+        field="status.operator.handlers", touch_field="status.operator.touch")
+    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.operator.handledSpec")
     # Idle watches that silently stop are kopf's most reported problem: bound them.
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -31,6 +34,8 @@ def configure(settings: kopf.OperatorSettings) -> None:
 @kopf.on.startup()
 def startup(settings: kopf.OperatorSettings, **_) -> None:
     configure(settings)
+    # The client imports each API's modules on first use: do it now, not while the first resources wait.
+    kube.batch(), kube.core(), kube.custom()
     metrics.serve(SETTINGS.metrics_port)
 
 
@@ -62,11 +67,16 @@ for _kind in KINDS:
     _register(_kind)
 
 
-@kopf.on.event("batch", "v1", "jobs", labels=MANAGED, id="jobs")
-@kopf.on.event("", "v1", "pods", labels=MANAGED, id="pods")
-def child_changed(body, type, logger, **_):
-    if type == "ADDED" and not body.get("status"):
-        return  # a Job or Pod just created: nothing to mirror yet (a listing after a restart has type None)
+def _has_news(body, type, **_) -> bool:
+    # A Job or Pod just created has nothing to mirror yet (a listing after a restart has type None).
+    # Decided here, in the event loop, rather than in a handler thread: every Job the operator creates
+    # comes back as an ADDED event.
+    return not (type == "ADDED" and not body.get("status"))
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=MANAGED, when=_has_news, id="jobs")
+@kopf.on.event("", "v1", "pods", labels=MANAGED, when=_has_news, id="pods")
+def child_changed(body, logger, **_):
     labels = body["metadata"].get("labels") or {}
     if labels.get(LABEL_KIND) in KINDS and labels.get(LABEL_JOB):
         sync.sync(body["metadata"]["namespace"], labels[LABEL_KIND], labels[LABEL_JOB], logger)

@@ -64,19 +64,16 @@ def resolve_inputs(body: dict[str, Any], settings: Settings, patch: kopf.Patch) 
 
 
 def create_children(resource: Resource, body: dict[str, Any], worker_spec: dict[str, Any], settings: Settings, logger) -> str:
-    """Step 3: ConfigMap, headless Service (several nodes), Job; all adopted, all idempotent."""
+    """Step 3: headless Service (several nodes), then the Job carrying the worker spec; adopted, idempotent."""
     namespace = body["metadata"]["namespace"]
     backend = backend_for(resource)
     plan = backend.worker_plan(resource)
     job = jobs.job(resource, plan, settings, worker_spec, body["metadata"].get("uid"))
-    children = [jobs.config_map(resource, worker_spec, backend.name)]
     if plan.nodes > 1:
-        children.append(jobs.headless_service(resource, backend.name))
-    for child in children:
-        kopf.adopt(child, owner=body)
-        create = kube.core().create_namespaced_config_map if child["kind"] == "ConfigMap" else kube.core().create_namespaced_service
-        kube.create_or_keep(create, namespace, child)
-    if kube.create_or_keep(kube.batch().create_namespaced_job, namespace, job):
+        service = jobs.headless_service(resource, backend.name)
+        kopf.adopt(service, owner=body)
+        kube.create_or_keep(kube.collection("v1", namespace, "services"), service)
+    if kube.create_or_keep(kube.collection("batch/v1", namespace, "jobs"), job):
         metrics.JOBS_CREATED.labels(resource.kind, backend.name).inc()
         kopf.info(body, reason="JobCreated", message=f"created Job {job['metadata']['name']} ({backend.name} backend)")
         logger.info("created Job %s", job["metadata"]["name"])
