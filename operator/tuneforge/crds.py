@@ -71,6 +71,14 @@ def _finish(schema: dict[str, Any], kind: str) -> dict[str, Any]:
     for _, node in _walk(schema):
         if node.get("additionalProperties") is False:
             del node["additionalProperties"]
+        # JSON Schema's numeric exclusive bounds (pydantic's gt/lt) are booleans beside maximum and
+        # minimum in Kubernetes' OpenAPI v3 schema; a number there makes the API server refuse the CRD.
+        for bound, exclusive in (("maximum", "exclusiveMaximum"), ("minimum", "exclusiveMinimum")):
+            if isinstance(node.get(exclusive), (int, float)) and not isinstance(node[exclusive], bool):
+                node[bound] = node.pop(exclusive)
+                node[exclusive] = True
+        if "const" in node:  # not a field of Kubernetes' schema: the API server drops or refuses it
+            node["enum"] = [node.pop("const")]
     spec = schema["properties"]["spec"]
     for path, node in _walk(spec):
         if set(node.get("properties") or {}) >= {"uri", "fromJob"}:
@@ -137,6 +145,11 @@ def structural_problems(schema: dict[str, Any]) -> list[str]:
             found.append(f"{where}: no description (kubectl explain shows nothing)")
         if "title" in node:
             found.append(f"{where}: title")
+        for key in ("exclusiveMaximum", "exclusiveMinimum"):
+            if key in node and not isinstance(node[key], bool):
+                found.append(f"{where}: {key} must be a boolean beside maximum/minimum")
+        if "const" in node:
+            found.append(f"{where}: const (use enum)")
     return found
 
 
