@@ -1,6 +1,7 @@
 """The operator's pure builders: the child Job (carrying the worker spec), its Service, and input resolution."""
 
 import json
+import re
 
 import pytest
 from builders import finetune, merge, quantize
@@ -149,3 +150,39 @@ def test_from_job_resolution():
 def test_output_needs_a_location_without_a_default_volume():
     res = chaining.worker_spec(dict(finetune("lora")), lambda k, n: None, Settings())
     assert res.spec is None and res.failed[0].startswith("spec.output.uri: set where the result goes")
+
+
+GPU_NODES = {"nodeSelector": {"nvidia.com/gpu.present": "true"},
+             "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+             "resources": {"requests": {"cpu": "4", "memory": "32Gi"}, "limits": {"memory": "32Gi"}}}
+
+
+def test_backend_defaults_apply_when_the_spec_says_nothing():
+    settings = Settings(backend_defaults={"finetune": GPU_NODES, "gguf": {"resources": {"requests": {"cpu": "2"}}}})
+    resource, issues = parse(dict(finetune("qlora").set("spec.resources", {"gpus": 1, "memory": "48Gi"})))
+    pod = jobs.job(resource, backend_for(resource).worker_plan(resource), settings, {"spec": {}})["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == GPU_NODES["nodeSelector"] and pod["tolerations"] == GPU_NODES["tolerations"]
+    # The spec's values win key by key; the default fills the rest.
+    assert pod["containers"][0]["resources"] == {"requests": {"cpu": "4", "memory": "48Gi", "nvidia.com/gpu": 1},
+                                                 "limits": {"memory": "48Gi", "nvidia.com/gpu": 1}}
+    # The spec's placement replaces the default's.
+    doc = finetune("lora").set("spec.scheduling", {"nodeSelector": {"pool": "a100"}})
+    resource, _ = parse(dict(doc))
+    pod = jobs.job(resource, backend_for(resource).worker_plan(resource), settings, {"spec": {}})["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"pool": "a100"} and pod["tolerations"] == GPU_NODES["tolerations"]
+    # Another backend gets its own defaults, not the fine-tune's.
+    resource, _ = parse(dict(quantize("gguf")))
+    pod = jobs.job(resource, backend_for(resource).worker_plan(resource), settings, {"spec": {}})["spec"]["template"]["spec"]
+    assert "nodeSelector" not in pod and "tolerations" not in pod
+    assert pod["containers"][0]["resources"] == {"requests": {"cpu": "2"}}
+
+
+@pytest.mark.parametrize("value, message", [
+    ("{not json", "TUNEFORGE_BACKEND_DEFAULTS is not JSON"),
+    ('{"finetuning": {}}', "must map backends (finetune, mergekit, gguf, awq, autoawq, exl2) to objects; unknown: finetuning"),
+    ('{"gguf": []}', "must map backends"),
+])
+def test_backend_defaults_from_the_environment_say_what_is_wrong(monkeypatch, value, message):
+    monkeypatch.setenv("TUNEFORGE_BACKEND_DEFAULTS", value)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Settings.from_env()

@@ -107,10 +107,11 @@ def pvc_claims(node: Any, found: list[str] | None = None) -> list[str]:
     return found
 
 
-def _resources(resource: Resource, plan: WorkerPlan) -> dict[str, Any]:
+def _resources(resource: Resource, plan: WorkerPlan, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The spec's resources over the backend's defaults (the chart's), key by key."""
     r = resource.spec.resources
-    limits: dict[str, Any] = {}
-    requests: dict[str, Any] = {}
+    limits: dict[str, Any] = dict((defaults or {}).get("limits") or {})
+    requests: dict[str, Any] = dict((defaults or {}).get("requests") or {})
     if r.cpu is not None:
         requests["cpu"] = limits["cpu"] = str(r.cpu)
     if r.memory is not None:
@@ -142,6 +143,7 @@ def job(resource: Resource, plan: WorkerPlan, settings: Settings, worker_spec: d
     """The batch/v1 Job that runs the worker for a resource (worker_spec: what the worker reads)."""
     spec, name = resource.spec, child_name(resource)
     lab = labels(resource, plan.backend)
+    defaults = settings.backend_defaults.get(plan.backend, {})
     env = [{"name": k, "value": v} for k, v in sorted(plan.env.items())]
     env += [{"name": "TUNEFORGE_CACHE", "value": CACHE_DIR}, {"name": "TUNEFORGE_PVC_ROOT", "value": PVC_ROOT},
             {"name": "HF_HOME", "value": f"{CACHE_DIR}/huggingface"}]
@@ -174,7 +176,7 @@ def job(resource: Resource, plan: WorkerPlan, settings: Settings, worker_spec: d
         "command": list(plan.command),
         "env": env,
         "volumeMounts": mounts,
-        "resources": _resources(resource, plan),
+        "resources": _resources(resource, plan, defaults.get("resources")),
         "securityContext": restricted_container_security(),
         # The result line is written to the termination message; logs are the fallback on crashes.
         "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -190,12 +192,16 @@ def job(resource: Resource, plan: WorkerPlan, settings: Settings, worker_spec: d
         "volumes": volumes,
         "enableServiceLinks": False,
     }
-    if s.node_selector:
-        pod_spec["nodeSelector"] = dict(s.node_selector)
-    if s.tolerations:
-        pod_spec["tolerations"] = list(s.tolerations)
-    if s.affinity:
-        pod_spec["affinity"] = s.affinity
+    # The spec's placement replaces the backend's default placement as a whole, field by field.
+    node_selector = s.node_selector or defaults.get("nodeSelector")
+    if node_selector:
+        pod_spec["nodeSelector"] = dict(node_selector)
+    tolerations = s.tolerations or defaults.get("tolerations")
+    if tolerations:
+        pod_spec["tolerations"] = list(tolerations)
+    affinity = s.affinity or defaults.get("affinity")
+    if affinity:
+        pod_spec["affinity"] = affinity
     if s.priority_class_name:
         pod_spec["priorityClassName"] = s.priority_class_name
     if s.service_account_name:

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 # Worker images; "autoawq" is the awq method's legacy engine, which needs transformers 4.x.
 BACKENDS = ("finetune", "mergekit", "gguf", "awq", "autoawq", "exl2")
@@ -24,6 +26,9 @@ class Settings:
     """UID of worker containers (the images' non-root user)."""
     metrics_port: int = 9090
     """Port of the Prometheus /metrics endpoint; 0 turns it off."""
+    backend_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per backend, what its pods get when the spec says nothing: nodeSelector, tolerations, affinity,
+    resources ({requests, limits}). The chart puts GPU backends on GPU nodes and the rest on CPU nodes."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -35,4 +40,19 @@ class Settings:
             default_output_claim=os.environ.get("TUNEFORGE_OUTPUT_CLAIM") or None,
             run_as_user=int(os.environ.get("TUNEFORGE_RUN_AS_USER", "1000")),
             metrics_port=int(os.environ.get("TUNEFORGE_METRICS_PORT", "9090")),
+            backend_defaults=_backend_defaults(os.environ.get("TUNEFORGE_BACKEND_DEFAULTS", "")),
         )
+
+
+def _backend_defaults(text: str) -> dict[str, dict[str, Any]]:
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"TUNEFORGE_BACKEND_DEFAULTS is not JSON: {exc}") from exc
+    unknown = sorted(set(value) - set(BACKENDS)) if isinstance(value, dict) else None
+    if unknown is None or unknown or not all(isinstance(v, dict) for v in value.values()):
+        raise ValueError(f"TUNEFORGE_BACKEND_DEFAULTS must map backends ({', '.join(BACKENDS)}) to objects"
+                         + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+    return value
