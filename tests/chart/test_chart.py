@@ -4,11 +4,12 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
+import kubernetes_validate
 import pytest
 import yaml
 from podsecurity import violations
 
-from tuneforge.controller.settings import BACKENDS
+from tuneforge.controller.settings import BACKENDS, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "tuneforge"
@@ -104,6 +105,39 @@ def test_variants_render_what_they_promise():
     assert cache_env["TUNEFORGE_OUTPUT_CLAIM"] == "outputs"
 
 
+# The versions the manifests are validated for: the kubectl shipped with the tests, and the newest
+# kubernetes-validate knows.
+KUBERNETES_VERSIONS = ["1.33.0", kubernetes_validate.latest_version()]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_rendered_manifests_pass_kubernetes_validate_strict(variant):
+    docs = [d for d in yaml.safe_load_all(template("--include-crds", *VARIANTS[variant]).stdout) if d]
+    assert {d["kind"] for d in docs} >= {"CustomResourceDefinition", "Deployment", "ServiceAccount"}
+    for doc in docs:
+        if doc["apiVersion"] == "monitoring.coreos.com/v1":
+            # The Prometheus Operator's CRD, not Kubernetes': kubernetes-validate has no schema for it.
+            assert doc["kind"] == "ServiceMonitor" and doc["spec"]["endpoints"][0]["port"] == "metrics"
+            continue
+        for version in KUBERNETES_VERSIONS:
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                pytest.fail(f"{doc['kind']}/{doc['metadata']['name']} on Kubernetes {version}: {exc.message} at {list(exc.path)}")
+
+
+def test_backend_defaults_reach_the_operator_and_put_gpu_backends_on_gpu_nodes(monkeypatch):
+    deployment = next(d for d in render() if d["kind"] == "Deployment")
+    env = {e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    monkeypatch.setenv("TUNEFORGE_BACKEND_DEFAULTS", env["TUNEFORGE_BACKEND_DEFAULTS"])
+    defaults = Settings.from_env().backend_defaults
+    gpu = [b for b, d in defaults.items() if any(t.get("key") == "nvidia.com/gpu" for t in d.get("tolerations", []))]
+    assert sorted(gpu) == ["autoawq", "awq", "exl2", "finetune"]
+    assert all(defaults[b].get("nodeSelector") == {"nvidia.com/gpu.present": "true"} for b in gpu)
+    assert "nodeSelector" not in defaults["mergekit"] and "nodeSelector" not in defaults["gguf"]
+    assert set(defaults) == set(BACKENDS)
+
+
 def test_crds_in_the_chart_are_the_generated_ones():
     for path in (CHART / "crds").glob("*.yaml"):
         assert path.read_text() == (ROOT / "crds" / path.name).read_text()
@@ -115,6 +149,8 @@ def test_crds_in_the_chart_are_the_generated_ones():
     (["--set", "operator.image.pullPolicy=Sometimes"],
      "at '/operator/image/pullPolicy': value must be one of 'Always', 'IfNotPresent', 'Never'"),
     (["--set", "modelCache.sizee=1Gi"], "at '/modelCache': additional properties 'sizee' not allowed"),
+    (["--set", "workers.defaults.gguf.nodeSelector.pool=1"], "at '/workers/defaults/gguf/nodeSelector/pool': got number, want string"),
+    (["--set", "workers.defaults.merge.resources.requests.cpu=2"], "at '/workers/defaults': additional properties 'merge' not allowed"),
 ])
 def test_bad_values_are_refused_with_the_field_named(args, message):
     proc = template(*args)
