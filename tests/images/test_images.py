@@ -1,0 +1,125 @@
+"""The images: pinned versions derived from pyproject.toml, hadolint on every Dockerfile, and the
+operator image built for real with buildah (no Docker engine here) on a Debian base made with
+debootstrap, then run."""
+
+import os
+import re
+import shutil
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tuneforge.controller.settings import BACKENDS, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGES = sorted(p.parent.name for p in (ROOT / "images").glob("*/Dockerfile"))
+WORKERS = [name for name in IMAGES if name != "operator"]
+# The base for the build test: Debian's python3 (3.11 on bookworm) and its venv module.
+SUITE, INCLUDE = "bookworm", "python3,python3-venv,ca-certificates"
+CACHE = Path(os.environ.get("TUNEFORGE_CACHE_HOME", Path.home() / ".cache" / "tuneforge")) / "images"
+
+
+def hadolint() -> str:
+    return str(Path(sys.executable).parent / "hadolint")
+
+
+def test_every_backend_has_an_image():
+    assert set(IMAGES) == {"operator", *BACKENDS}
+
+
+def test_image_constraints_are_generated_from_pyproject_and_the_pins():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "image-constraints.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_hadolint_passes(image):
+    dockerfile = ROOT / "images" / image / "Dockerfile"
+    result = subprocess.run([hadolint(), "--no-color", str(dockerfile)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Exceptions are documented where they are made: the line above each ignore says why.
+    lines = dockerfile.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if "hadolint ignore=" in line:
+            assert i > 0 and lines[i - 1].startswith("#") and "hadolint ignore=" not in lines[i - 1], \
+                f"{image}: line {i + 1} ignores {line.split('=', 1)[1]} without a reason above it"
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_dockerfile_conventions(image):
+    text = (ROOT / "images" / image / "Dockerfile").read_text()
+    assert re.search(r"^ARG BASE=\S+:\S+", text, re.M), "the base image is a build ARG with a tagged default"
+    assert "FROM ${BASE}" in text
+    # Numeric non-root users, so Pod Security "restricted" can verify runAsNonRoot: the chart's
+    # operator runAsUser, and the operator's default runAsUser for worker pods.
+    uid = 65532 if image == "operator" else Settings().run_as_user
+    assert re.search(rf"^USER {uid}:{uid}$", text, re.M)
+    for label in ("title", "source", "licenses", "version"):
+        assert f"org.opencontainers.image.{label}=" in text
+    assert f"images/{image}/constraints.txt" in text, "installs with the image's generated constraints"
+    if image in WORKERS:
+        assert 'ENTRYPOINT ["python", "-m", "tuneforge.worker"]' in text
+
+
+def ca_bundle() -> str:
+    """The CA bundle this machine's pip trusts (a TLS-inspecting proxy may sit between it and PyPI)."""
+    for candidate in (os.environ.get("PIP_CERT"), os.environ.get("SSL_CERT_FILE"), os.environ.get("REQUESTS_CA_BUNDLE"),
+                      ssl.get_default_verify_paths().cafile, "/etc/ssl/certs/ca-certificates.crt"):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    pytest.fail("no CA bundle found for pip inside the build")
+
+
+def debian_rootfs() -> Path:
+    """A Debian base as a tar, made once with debootstrap and cached (about 40 s)."""
+    tar = CACHE / f"debian-{SUITE}-{INCLUDE.replace(',', '-')}.tar"
+    if not tar.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        work = CACHE / "debootstrap.tmp"
+        shutil.rmtree(work, ignore_errors=True)
+        subprocess.run(["debootstrap", "--variant=minbase", f"--include={INCLUDE}", SUITE, str(work),
+                        "http://deb.debian.org/debian"], check=True, capture_output=True)
+        subprocess.run(["tar", "-C", str(work), "-cf", f"{tar}.tmp", "."], check=True)
+        os.replace(f"{tar}.tmp", tar)
+        shutil.rmtree(work, ignore_errors=True)
+    return tar
+
+
+@pytest.mark.slow
+def test_operator_image_builds_with_buildah_and_runs(tmp_path):
+    missing = [tool for tool in ("buildah", "debootstrap") if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(f"{' and '.join(missing)} not installed: apt-get install buildah debootstrap (as .ci/run does)")
+    storage = tmp_path / "storage"
+    buildah = ["buildah", "--root", str(storage / "root"), "--runroot", str(storage / "run"), "--storage-driver", "vfs"]
+
+    def run(*args, **kwargs):
+        result = subprocess.run([*buildah, *args], capture_output=True, text=True, **kwargs)
+        assert result.returncode == 0, f"buildah {' '.join(args)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        return result.stdout
+
+    base_dir = tmp_path / "base"
+    base_dir.mkdir()
+    shutil.copy(debian_rootfs(), base_dir / "rootfs.tar")
+    (base_dir / "Containerfile").write_text("FROM scratch\nADD rootfs.tar /\n")
+    run("bud", "--isolation", "chroot", "-q", "-t", "localhost/debian-python:test", str(base_dir))
+    # pip inside the build trusts what this machine's pip trusts: mounted for the build only.
+    (tmp_path / "pip.conf").write_text("[global]\ncert = /etc/ssl/certs/build-ca.crt\n")
+    run("bud", "--isolation", "chroot", "-q",
+        "--volume", f"{ca_bundle()}:/etc/ssl/certs/build-ca.crt:ro", "--volume", f"{tmp_path / 'pip.conf'}:/etc/pip.conf:ro",
+        "--build-arg", "BASE=localhost/debian-python:test", "-f", "images/operator/Dockerfile",
+        "-t", "localhost/tuneforge-operator:test", ".", cwd=ROOT)
+    container = run("from", "-q", "localhost/tuneforge-operator:test").strip()
+    assert "fine-tune" in run("run", "--isolation", "chroot", container, "--", "tuneforge", "--help").lower()
+    run("run", "--isolation", "chroot", container, "--", "tuneforge", "crds", "--check", "--root", "/usr/share/tuneforge")
+    assert run("run", "--isolation", "chroot", container, "--", "id", "-u").strip() == "65532"
+    # The operator image stays light: importing the controller pulls in no backend library.
+    loaded = run("run", "--isolation", "chroot", container, "--", "python", "-c",
+                 "import sys, tuneforge.controller.main; "
+                 "print(sorted(m for m in ('torch', 'transformers', 'llama_cpp', 'mergekit') if m in sys.modules))")
+    assert loaded.strip() == "[]"
+    run("rm", container)
