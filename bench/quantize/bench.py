@@ -50,17 +50,30 @@ def main() -> None:
     job = work / "job.yaml"
     job.write_text(yaml.safe_dump(doc))
     ours, direct = [], []
-    for r in range(args.rounds):
+
+    def run_ours(r: int) -> None:
         out = work / f"ours-{r}"
         ours.append(timed([sys.executable, "-m", "tuneforge.worker", "--spec", str(job), "--output", str(out)]))
         shutil.rmtree(out)
+
+    def run_direct(r: int) -> None:
         out = work / f"direct-{r}"
         direct.append(timed([sys.executable, str(HERE / "direct.py"), str(model), str(out), *types]))
         shutil.rmtree(out)
+
+    for r in range(args.rounds):
+        # Which side goes first alternates, so neither always follows the other's page-cache state.
+        for side in ((run_ours, run_direct) if r % 2 == 0 else (run_direct, run_ours)):
+            side(r)
+        print(f"  round {r + 1}: worker {ours[-1][0]:.2f} s, direct {direct[-1][0]:.2f} s, {ours[-1][0] / direct[-1][0]:.3f}x",
+              file=sys.stderr, flush=True)
     wall_ours, wall_direct = median(w for w, _ in ours), median(w for w, _ in direct)
     rss_ours, rss_direct = median(m for _, m in ours), median(m for _, m in direct)
+    # The median of each round's ratio: on a shared machine, a slow spell hits both runs of a round.
+    paired = median(o / d for (o, _), (d, _) in zip(ours, direct, strict=True))
     print(f"gguf {'+'.join(types)}: tuneforge worker {wall_ours:5.1f} s {rss_ours:6.0f} MiB | direct {wall_direct:5.1f} s "
-          f"{rss_direct:6.0f} MiB | wall {wall_ours / wall_direct:.3f}x, peak memory {rss_ours / rss_direct:.3f}x")
+          f"{rss_direct:6.0f} MiB | wall {paired:.3f}x (median of {args.rounds} rounds' ratios; ratio of medians "
+          f"{wall_ours / wall_direct:.3f}x), peak memory {rss_ours / rss_direct:.3f}x")
     shutil.rmtree(work)
 
 
