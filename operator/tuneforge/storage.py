@@ -98,7 +98,26 @@ def resolve_model(source: ModelSource) -> Path:
     path = local_path(source.uri)
     if not path.exists():
         raise SourceError(f"{source.uri}: {path} does not exist")
+    check_weights(path, source)
     return path
+
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+SAFE_SUFFIXES = (".safetensors", ".gguf")
+
+
+def check_weights(path: Path, source: ModelSource) -> None:
+    """Refuse a model whose only weights are pickles unless its spec allows them: loading a pickle
+    runs whatever code the file carries. Safetensors and GGUF are plain data."""
+    files = [path] if path.is_file() else [p for p in path.iterdir() if p.is_file()]
+    if source.allow_pickle or any(f.suffix in SAFE_SUFFIXES for f in files):
+        return
+    pickles = sorted(f.name for f in files if f.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        shown = ", ".join(pickles[:3]) + (f" and {len(pickles) - 3} more" if len(pickles) > 3 else "")
+        raise SourceError(f"{source.uri}: its weights are pickle files only ({shown}); loading a pickle runs code "
+                          "from the file. Convert them to safetensors, or set allowPickle: true on this model "
+                          "if you trust where it comes from")
 
 
 def reachable_config(source: ModelSource) -> Path | None:

@@ -56,6 +56,29 @@ def test_file_and_pvc_sources(tmp_path, monkeypatch):
         storage.resolve_model(ModelSource(uri="pvc://claim/missing"))
 
 
+def test_pickle_weights_are_refused_unless_the_spec_allows_them(tmp_path):
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "pytorch_model.bin").write_bytes(b"pickle")
+    with pytest.raises(storage.SourceError) as refused:
+        storage.resolve_model(ModelSource(uri=f"file://{model}"))
+    assert str(refused.value) == (
+        f"file://{model}: its weights are pickle files only (pytorch_model.bin); loading a pickle runs code from the "
+        "file. Convert them to safetensors, or set allowPickle: true on this model if you trust where it comes from")
+    assert storage.resolve_model(ModelSource(uri=f"file://{model}", allow_pickle=True)) == model
+    # Safetensors beside the pickle: the loaders take the safetensors, nothing is unpickled.
+    (model / "model.safetensors").write_bytes(b"")
+    assert storage.resolve_model(ModelSource(uri=f"file://{model}")) == model
+    # A single file source too.
+    single = tmp_path / "adapter.pt"
+    single.write_bytes(b"pickle")
+    with pytest.raises(storage.SourceError, match=r"pickle files only \(adapter.pt\)"):
+        storage.resolve_model(ModelSource(uri=f"file://{single}"))
+    # The field is part of the API (and so of the CRDs), camelCase on the wire.
+    assert ModelSource.model_validate({"uri": "file:///m", "allowPickle": True}).allow_pickle
+
+
 def test_schemes_resolved_later_say_so():
     with pytest.raises(storage.SourceError, match="hf:// is accepted by the API but not resolved by this version yet"):
         storage.resolve_model(ModelSource(uri="hf://org/model"))

@@ -78,6 +78,8 @@ class ModelSource(Model):
     """Use the output of another job; it must have succeeded first."""
     trust_remote_code: bool = False
     """Allow the model's own Python code to run. Off by default: it executes code from the source."""
+    allow_pickle: bool = False
+    """Load pickle weight files (.bin, .pt, .pth, .ckpt) of a model that has no safetensors or GGUF. Off by default: unpickling runs code from the file."""
 
     @field_validator("uri")
     @classmethod
