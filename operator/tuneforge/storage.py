@@ -47,7 +47,13 @@ def local_path(uri: str) -> Path:
     if scheme == "file":
         return Path(rest)
     if scheme == "pvc":
-        return pvc_root() / rest.strip("/")
+        claim, _, inner = rest.strip("/").partition("/")
+        volume = pvc_root() / claim
+        path = volume / inner if inner else volume
+        # A symlink inside the volume must not lead out of it (".." is refused by the API already).
+        if not path.resolve().is_relative_to(volume.resolve()):
+            raise SourceError(f"{uri}: leads outside the volume {claim} (through a symbolic link)")
+        return path
     raise SourceError(f"{uri}: {scheme}:// is accepted by the API but not resolved by this version yet")
 
 

@@ -28,6 +28,8 @@ CASES = [
     (finetune("lora"), "spec.runPolicy", {"ttlSecondsAfterFinished": -1}, 'spec.runPolicy.ttlSecondsAfterFinished: Input should be greater than or equal to 0'),
     (finetune("lora"), "spec.scheduling", {"imagePullSecrets": [{}]}, 'spec.scheduling.imagePullSecrets[0].name: required field is missing'),
     (finetune("lora"), "spec.model", {"uri": "hf://a/b", "secretRef": {"name": ""}}, 'spec.model.secretRef.name: String should have at least 1 character'),
+    (finetune("lora"), "spec.output", {"uri": "pvc://outputs/../../etc"}, "spec.output.uri: 'pvc://outputs/../../etc' contains '..': a pvc:// path stays inside its claim"),
+    (finetune("lora"), "spec.model", {"uri": "hf://org/m", "allowPickle": "maybe"}, 'spec.model.allowPickle: Input should be a valid boolean, unable to interpret input'),
     (merge("ties"), "spec.dtype", "int8", "spec.dtype: Input should be 'float32', 'float16' or 'bfloat16'"),
     (merge("ties"), "spec.tokenizerSource", "second", "spec.tokenizerSource: Input should be 'base', 'union' or 'first'"),
     (quantize("gguf"), "spec.gguf", {"imatrix": {"chunks": 0}}, 'spec.gguf.imatrix.chunks: Input should be greater than or equal to 1'),

@@ -79,6 +79,20 @@ def test_pickle_weights_are_refused_unless_the_spec_allows_them(tmp_path):
     assert ModelSource.model_validate({"uri": "file:///m", "allowPickle": True}).allow_pickle
 
 
+def test_pvc_paths_stay_inside_their_volume(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNEFORGE_PVC_ROOT", str(tmp_path))
+    (tmp_path / "claim").mkdir()
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "claim" / "escape").symlink_to(tmp_path / "secret")
+    with pytest.raises(storage.SourceError, match=r"pvc://claim/escape/out: leads outside the volume claim"):
+        storage.local_path("pvc://claim/escape/out")
+    (tmp_path / "claim" / "inside").symlink_to(tmp_path / "claim")
+    assert storage.local_path("pvc://claim/inside/out") == tmp_path / "claim" / "inside" / "out"
+    for uri in ("pvc://claim/../secret", "s3://bucket/a/../../b", "hf://org/../other"):
+        with pytest.raises(ValueError, match=r"contains '\.\.': a \w+:// path stays inside its"):
+            ModelSource(uri=uri)
+
+
 def test_schemes_resolved_later_say_so():
     with pytest.raises(storage.SourceError, match="hf:// is accepted by the API but not resolved by this version yet"):
         storage.resolve_model(ModelSource(uri="hf://org/model"))
