@@ -82,7 +82,7 @@ class ModelSource(Model):
     trust_remote_code: bool = False
     """Allow the model's own Python code to run. Off by default: it executes code from the source."""
     allow_pickle: bool = False
-    """Load pickle weight files (.bin, .pt, .pth, .ckpt) of a model that has no safetensors or GGUF. Off by default: unpickling runs code from the file."""
+    """Load pickle weight files (.bin, .pt, .pth, .ckpt, .pkl) of a model that has no safetensors or GGUF. Off by default: unpickling runs code from the file."""
 
     @field_validator("uri")
     @classmethod

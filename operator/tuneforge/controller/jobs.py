@@ -192,7 +192,7 @@ def job(resource: Resource, plan: WorkerPlan, settings: Settings, worker_spec: d
         "volumes": volumes,
         "enableServiceLinks": False,
     }
-    # The spec's placement replaces the backend's default placement as a whole, field by field.
+    # Each of the spec's nodeSelector, tolerations and affinity, when set, replaces the backend default's.
     node_selector = s.node_selector or defaults.get("nodeSelector")
     if node_selector:
         pod_spec["nodeSelector"] = dict(node_selector)
