@@ -154,11 +154,16 @@ def crds(check: bool, root: Path) -> None:
                    "NAME:path=value changes one document.")
 @click.option("--processes", "-p", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes (torchrun; gloo on CPU), as resources.gpus does on a cluster.")
+@click.option("--resume", is_flag=True,
+              help="Keep the steps whose output already holds a finished run of the same spec, and continue the "
+                   "others (fine-tuning from its last checkpoint).")
 @click.option("--verbose", "-v", is_flag=True, help="Show the worker's log while it runs.")
-def run(file: str, output: Path | None, assignments: tuple[str, ...], processes: int, verbose: bool) -> None:
+def run(file: str, output: Path | None, assignments: tuple[str, ...], processes: int, resume: bool,
+        verbose: bool) -> None:
     """Run a manifest on this machine through the same worker code a cluster uses."""
-    from .local import resolve_from_job, run_one
-    from .worker import output_dir
+    import time
+
+    from .local import progress_bar, resolve_from_job, run_one
 
     docs = _apply_overrides(load_file(file), assignments)
     lines = [line for doc in docs for line in doc.lines()]
@@ -166,34 +171,89 @@ def run(file: str, output: Path | None, assignments: tuple[str, ...], processes:
         for line in lines:
             click.echo(line, err=True)
         sys.exit(EXIT_INVALID)
+    started = time.monotonic()
     done: dict[tuple[str, str], Path] = {}
-    for doc in docs:
-        resource = doc.resource
-        assert resource is not None
+    first = docs[0].resource
+    bar = progress_bar(f"{'[1/%d] ' % len(docs) if len(docs) > 1 else ''}{first.kind}/{first.metadata.name}")
+    for number, doc in enumerate(docs, 1):
+        step = f"[{number}/{len(docs)}] " if len(docs) > 1 else ""
         missing = resolve_from_job(doc.raw, done)
         if missing:
+            bar.close()
             click.echo(f"{doc.where}: fromJob {', '.join(missing)} is not an earlier document of {file}", err=True)
             sys.exit(EXIT_INVALID)
         resource, issues = parse(doc.raw)
         assert resource is not None, issues
         doc.resource = resource
-        if output is not None:
-            target = output if len(docs) == 1 else output / resource.metadata.name
-        else:
-            uri = resource.spec.output.uri
-            if uri is not None and not uri.startswith(("file://", "pvc://")):
-                click.echo(f"{doc.where}: spec.output.uri: local runs write to file:// or pvc://; use --output", err=True)
-                sys.exit(EXIT_INVALID)
-            target = output_dir(resource, None)
-        outcome = run_one(doc, target.resolve(), verbose, processes)
+        target = _local_target(doc, output, len(docs))
+        kept = _finished(target, doc.raw, resume)
+        if kept is not None:
+            bar.close()
+            click.echo(f"{doc.where}: {kept}", err=True)
+            sys.exit(EXIT_INVALID)
+        remote = output is None and (resource.spec.output.uri or "").startswith(("s3://", "hf://"))
+        if resume and not remote and (target / "tuneforge-output.json").exists():
+            bar.write(f"{step}{resource.kind}/{resource.metadata.name}: already done in {target}; kept")
+            done[(resource.kind, resource.metadata.name)] = target
+            continue
+        outcome = run_one(doc, target, verbose, processes, bar=bar, label=step, publish=remote)
         if outcome.code != 0:
-            click.echo(f"{resource.kind}/{resource.metadata.name} failed (exit {outcome.code}); log: {outcome.log}", err=True)
-            tail = outcome.log.read_text().strip().splitlines()[-15:]
-            for line in tail:
-                click.echo(f"  | {line}", err=True)
+            bar.close()
+            _failed(outcome, step, file, done, assignments, output)
             sys.exit(outcome.code)
         done[(resource.kind, resource.metadata.name)] = outcome.output
-        _summary(outcome)
+        bar.clear()
+        _summary(outcome, bar.write, step)
+    bar.close()
+    if len(docs) > 1:
+        minutes, seconds = divmod(int(time.monotonic() - started), 60)
+        click.echo(f"pipeline {file}: {len(docs)} jobs done in {minutes}m{seconds:02d}s")
+
+
+def _local_target(doc: Document, output: Path | None, count: int) -> Path:
+    from .worker import output_dir
+
+    resource = doc.resource
+    if output is not None:
+        return (output if count == 1 else output / resource.metadata.name).resolve()
+    # s3:// and hf:// outputs are staged in the cache and uploaded by the worker, as in a pod.
+    return output_dir(resource, None).resolve()
+
+
+def _finished(target: Path, raw: dict, resume: bool) -> str | None:
+    """Why a finished output stops this run, or None when the run may go on (or skip it, with --resume)."""
+    import json
+
+    record = target / "tuneforge-output.json"
+    uri = (raw["spec"].get("output") or {}).get("uri") or ""
+    if not record.exists() or raw["spec"].get("output", {}).get("overwrite") or uri.startswith(("s3://", "hf://")):
+        return None
+    if not resume:
+        return (f"spec.output: {target} already holds a finished job (tuneforge-output.json); pass --resume to keep "
+                "it and go on, choose --output another-dir, or --set spec.output.overwrite=true to replace it")
+    if json.loads(record.read_text()).get("parameters") != raw["spec"]:
+        return (f"spec.output: {target} holds a finished job with another spec; --resume keeps only identical steps. "
+                "Choose --output another-dir, or --set spec.output.overwrite=true to replace it")
+    return None
+
+
+def _failed(outcome, step: str, file: str, done: dict[tuple[str, str], Path], assignments: tuple[str, ...],
+            output: Path | None) -> None:
+    """Which step failed, the end of its log, what is kept, and the command that resumes."""
+    import shlex
+
+    click.echo(f"{step}{outcome.kind}/{outcome.name} failed (exit {outcome.code}); log: {outcome.log}", err=True)
+    tail = outcome.log.read_text().strip().splitlines()[-15:]
+    for line in tail:
+        click.echo(f"  | {line}", err=True)
+    for (kind, name), path in done.items():
+        click.echo(f"  kept: {kind}/{name} -> {path}", err=True)
+    if outcome.output.exists() and any(outcome.output.iterdir()):
+        click.echo(f"  kept: the partial output of {outcome.kind}/{outcome.name} in {outcome.output} "
+                   "(checkpoints included)", err=True)
+    args = ["tuneforge", "run", file, *(["--output", str(output)] if output else []),
+            *(a for s in assignments for a in ("--set", s)), "--resume"]
+    click.echo(f"  fix the cause above, then resume with: {shlex.join(args)}", err=True)
 
 
 @main.command()
@@ -216,32 +276,32 @@ def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool
     kopf.run(standalone=standalone, namespaces=list(namespaces), clusterwide=all_namespaces, liveness_endpoint=liveness)
 
 
-def _summary(outcome) -> None:
+def _summary(outcome, echo=click.echo, step: str = "") -> None:
     from . import record
 
     rec = record.read(outcome.output)
     minutes, seconds = divmod(int(outcome.seconds), 60)
-    click.echo(f"{outcome.kind}/{outcome.name}: done in {minutes}m{seconds:02d}s -> {outcome.output}")
+    echo(f"{step}{outcome.kind}/{outcome.name}: done in {minutes}m{seconds:02d}s -> {outcome.output}")
     for name, rel in rec["artifacts"].items():
-        click.echo(f"  {name}: {outcome.output / rel}")
+        echo(f"  {name}: {outcome.output / rel}")
     metrics = rec["metrics"]
     if metrics.get("initialLoss") is not None and metrics.get("finalLoss") is not None:
-        click.echo(f"  loss: {metrics['initialLoss']:.3f} -> {metrics['finalLoss']:.3f} over {metrics['steps']} steps")
+        echo(f"  loss: {metrics['initialLoss']:.3f} -> {metrics['finalLoss']:.3f} over {metrics['steps']} steps")
     if metrics.get("quality"):
         from .backends.quality import table  # numpy only; no ML library
 
         reference = metrics.get("reference") or {}
         if reference.get("perplexity") is not None:
-            click.echo(f"  unquantized perplexity: {reference['perplexity']:.3f} on {reference.get('tokens')} tokens")
+            echo(f"  unquantized perplexity: {reference['perplexity']:.3f} on {reference.get('tokens')} tokens")
         for line in table(metrics["quality"]):
-            click.echo(f"  {line}")
+            echo(f"  {line}")
     sample = metrics.get("sample")
     if sample:
         first = next(iter(rec["artifacts"].values()), "the model")
-        click.echo(f"  sample from {rec['artifacts'].get('model', first)}:")
-        click.echo(f"    > {sample['prompt']}")
-        click.echo(f"    {sample['completion']}")
-    click.echo(f"  record: {outcome.output / 'tuneforge-output.json'}  log: {outcome.log}")
+        echo(f"  sample from {rec['artifacts'].get('model', first)}:")
+        echo(f"    > {sample['prompt']}")
+        echo(f"    {sample['completion']}")
+    echo(f"  record: {outcome.output / 'tuneforge-output.json'}  log: {outcome.log}")
 
 
 if __name__ == "__main__":

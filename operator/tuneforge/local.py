@@ -65,16 +65,25 @@ def resolve_from_job(raw: dict[str, Any], done: dict[tuple[str, str], Path]) -> 
     return missing
 
 
-def worker_command(resource, spec_file: str, output: Path, processes: int) -> list[str]:
+def worker_command(resource, spec_file: str, output: Path | None, processes: int) -> list[str]:
     """The worker as a pod runs it: plain python, or torchrun for several processes and DeepSpeed."""
-    worker = ["-m", "tuneforge.worker", "--spec", spec_file, "--output", str(output)]
+    worker = ["-m", "tuneforge.worker", "--spec", spec_file, *(["--output", str(output)] if output else [])]
     deepspeed = getattr(resource.spec, "deepspeed", None) is not None
     if processes > 1 or deepspeed:
         return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", *worker]
     return [sys.executable, *worker]
 
 
-def run_one(doc: Document, output: Path, verbose: bool = False, processes: int = 1) -> Outcome:
+def progress_bar(desc: str = "") -> tqdm:
+    """One display for a whole pipeline: each job resets it and names itself in the description."""
+    return tqdm(total=None, desc=desc, unit="step", dynamic_ncols=True,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
+
+
+def run_one(doc: Document, output: Path, verbose: bool = False, processes: int = 1, bar: tqdm | None = None,
+            label: str = "", publish: bool = False) -> Outcome:
+    """Run one document; with `publish` the worker writes to its own staging folder (`output`) and
+    uploads to the spec's s3:// or hf:// output, as it does in a pod."""
     resource = doc.resource
     assert resource is not None
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -86,11 +95,14 @@ def run_one(doc: Document, output: Path, verbose: bool = False, processes: int =
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     # DeepSpeed picks its accelerator at import; without a GPU it must be told to use the CPU one.
     env.setdefault("DS_ACCELERATOR", "cpu" if not _has_cuda() else "cuda")
-    cmd = worker_command(resource, spec_file, output, processes)
+    cmd = worker_command(resource, spec_file, None if publish else output, processes)
     started = time.monotonic()
     result = None
-    bar = tqdm(total=None, desc=f"{resource.kind}/{resource.metadata.name}", unit="step", dynamic_ncols=True,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
+    own_bar = bar is None
+    bar = progress_bar(f"{label}{resource.kind}/{resource.metadata.name}") if bar is None else bar
+    bar.reset(total=None)
+    bar.set_postfix_str("", refresh=False)
+    bar.set_description_str(f"{label}{resource.kind}/{resource.metadata.name}", refresh=False)
     try:
         with open(log_path, "w") as log, subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env
@@ -111,11 +123,14 @@ def run_one(doc: Document, output: Path, verbose: bool = False, processes: int =
                     bar.n = data.get("step", bar.n)
                     if data.get("loss") is not None:
                         bar.set_postfix_str(f"loss={data['loss']:.3f}", refresh=False)
+                    elif data.get("stage"):
+                        bar.set_postfix_str(str(data["stage"]), refresh=False)
                     bar.refresh()
                 elif kind == "result":
                     result = data
             code = proc.wait()
     finally:
-        bar.close()
+        if own_bar:
+            bar.close()
         os.unlink(spec_file)
     return Outcome(resource.metadata.name, resource.kind, code, time.monotonic() - started, output, log_path, result)

@@ -76,7 +76,7 @@ def test_mixed_or_unknown_files_are_refused(tmp_path):
 def test_short_real_run(root, tmp_path, fmt, kind):
     path = write(tmp_path / f"rows.{kind}", rows_of(fmt), kind)
     out = tmp_path / "out"
-    run_example(root, "quickstart.yaml", out, f"spec.dataset.uri=file://{path}", f"spec.dataset.format={fmt}",
+    run_example(root, "finetune-lora-local.yaml", out, f"spec.dataset.uri=file://{path}", f"spec.dataset.format={fmt}",
                 "spec.training.maxSteps=5", "spec.training.maxLength=64", "spec.output.mergeAdapter=false")
     assert learned(out)
 

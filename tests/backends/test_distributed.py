@@ -9,7 +9,7 @@ SHORT = ("spec.training.maxSteps=4", "spec.training.maxLength=96", "spec.trainin
 
 def test_two_process_torchrun(root, tmp_path):
     out = tmp_path / "ddp"
-    rec = run_example(root, "quickstart.yaml", out, "spec.output.mergeAdapter=false", *SHORT, processes=2)
+    rec = run_example(root, "finetune-lora-local.yaml", out, "spec.output.mergeAdapter=false", *SHORT, processes=2)
     assert rec["metrics"]["worldSize"] == 2
     assert rec["metrics"]["distributedType"] == "MULTI_CPU"
     assert (out / "adapter" / "adapter_model.safetensors").is_file()

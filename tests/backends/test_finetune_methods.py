@@ -44,7 +44,7 @@ def test_dpo_raises_the_reward_margin(root, tmp_path):
 def test_assistant_only_loss_needs_template_markers(root, tmp_path):
     from helpers import tuneforge
 
-    proc = tuneforge("run", str(root / "examples" / "quickstart.yaml"), "--output", str(tmp_path / "o"),
+    proc = tuneforge("run", str(root / "examples" / "finetune-lora-local.yaml"), "--output", str(tmp_path / "o"),
                      "--set", "spec.training.assistantOnlyLoss=true", timeout=300)
     assert proc.returncode == 2
     assert "training.assistantOnlyLoss: this model's chat template does not mark assistant turns" in proc.stderr

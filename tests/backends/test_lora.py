@@ -19,7 +19,7 @@ def tuneforge(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
 def lora_run(tmp_path_factory, root):
     out = tmp_path_factory.mktemp("lora") / "out"
     proc = tuneforge(
-        "run", str(root / "examples" / "quickstart.yaml"), "--output", str(out),
+        "run", str(root / "examples" / "finetune-lora-local.yaml"), "--output", str(out),
         "--set", "spec.training.maxSteps=8", "--set", "spec.training.maxLength=128",
         "--set", "spec.training.saveSteps=4",
     )
@@ -70,7 +70,7 @@ def test_merged_model_loads_and_generates(lora_run):
 def test_dataset_without_the_declared_columns_fails_before_training(tmp_path, root):
     data = tmp_path / "rows.jsonl"
     data.write_text('{"question": "hi", "answer": "hello"}\n')
-    proc = tuneforge("run", str(root / "examples" / "quickstart.yaml"), "--output", str(tmp_path / "out"),
+    proc = tuneforge("run", str(root / "examples" / "finetune-lora-local.yaml"), "--output", str(tmp_path / "out"),
                      "--set", f"spec.dataset.uri=file://{data}", timeout=300)
     assert proc.returncode == 2
     assert (f"dataset.format: file://{data} is declared as chat, which needs column(s) messages; "
@@ -79,7 +79,7 @@ def test_dataset_without_the_declared_columns_fails_before_training(tmp_path, ro
 
 
 def test_invalid_override_is_a_validation_error(root, tmp_path):
-    proc = tuneforge("run", str(root / "examples" / "quickstart.yaml"), "--output", str(tmp_path),
+    proc = tuneforge("run", str(root / "examples" / "finetune-lora-local.yaml"), "--output", str(tmp_path),
                      "--set", "spec.method=qlora", timeout=120)
     assert proc.returncode == 2
     assert "spec.quantization: method qlora needs 4-bit settings" in proc.stderr
@@ -88,8 +88,9 @@ def test_invalid_override_is_a_validation_error(root, tmp_path):
 def test_a_finished_output_is_not_overwritten(lora_run, root):
     out, _ = lora_run
     before = (out / "tuneforge-output.json").read_text()
-    proc = tuneforge("run", str(root / "examples" / "quickstart.yaml"), "--output", str(out), timeout=120)
+    proc = tuneforge("run", str(root / "examples" / "finetune-lora-local.yaml"), "--output", str(out), timeout=120)
     assert proc.returncode == 2
     assert f"spec.output: {out} already holds a finished job (tuneforge-output.json)" in proc.stderr
-    assert "set spec.output.overwrite: true" in proc.stderr
+    assert "--set spec.output.overwrite=true to replace it" in proc.stderr
+    assert "pass --resume to keep it" in proc.stderr
     assert (out / "tuneforge-output.json").read_text() == before

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_resume_after_kill(root, tmp_path):
-    manifest = yaml.safe_load((root / "examples" / "quickstart.yaml").read_text())
+    manifest = yaml.safe_load((root / "examples" / "finetune-lora-local.yaml").read_text())
     manifest["spec"]["training"].update(maxSteps=10, saveSteps=3, maxLength=96, batchSize=2)
     manifest["spec"]["output"] = {"mergeAdapter": False}
     spec = tmp_path / "job.yaml"
