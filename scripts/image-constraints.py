@@ -25,12 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # image -> (environment group, extras of tuneforge it installs, build directives it needs)
 IMAGES = {
     "operator": ("main", ["operator"], []),
-    "finetune": ("main", ["finetune"], ["no-build-isolation"]),
-    "gguf": ("main", ["gguf"], ["llama-cpp"]),
-    "awq": ("main", ["awq"], []),
-    "autoawq": ("autoawq", ["autoawq"], []),
-    "exl2": ("main", ["exl2"], []),
-    "mergekit": ("main", ["merge"], []),
+    "finetune": ("main", ["finetune", "storage"], ["no-build-isolation"]),
+    "gguf": ("main", ["gguf", "storage"], ["llama-cpp"]),
+    "awq": ("main", ["awq", "storage"], []),
+    "autoawq": ("autoawq", ["autoawq", "storage"], []),
+    "exl2": ("main", ["exl2", "storage"], []),
+    "mergekit": ("main", ["merge", "storage"], []),
 }
 
 

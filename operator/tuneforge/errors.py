@@ -3,3 +3,7 @@
 
 class InputError(Exception):
     """A source, dataset or setting that cannot work as given; the message names the field."""
+
+
+class SourceError(InputError):
+    """A source or output location that cannot be read or written; the message is for the user."""

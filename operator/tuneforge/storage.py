@@ -15,12 +15,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .api.constants import OUTPUT_RECORD
 from .api.sources import DatasetSource, ModelSource, builtin_name
-from .errors import InputError
+from .errors import SourceError
 
-
-class SourceError(InputError):
-    """A source that cannot be resolved; the message is for the user."""
+__all__ = ["SourceError", "cache_root", "local_path", "locked", "build_once", "resolve_model", "resolve_dataset"]
 
 
 def cache_root() -> Path:
@@ -101,10 +100,38 @@ def resolve_model(source: ModelSource) -> Path:
         from . import builtin
 
         return builtin.materialize_model(name)
-    path = local_path(source.uri)
-    if not path.exists():
-        raise SourceError(f"{source.uri}: {path} does not exist")
+    path = fetch(source.uri, source.revision, source.secret_ref, source.allow_pickle)
+    path = model_artifact(path)
     check_weights(path, source)
+    return path
+
+
+def fetch(uri: str, revision: str | None = None, secret_ref=None, allow_pickle: bool = False) -> Path:
+    """A local path for any non-built-in URI: hf:// and s3:// are downloaded into the shared cache."""
+    if uri.startswith("hf://"):
+        from . import hub
+
+        return hub.download(uri, revision, secret_ref, allow_pickle)
+    if uri.startswith("s3://"):
+        from . import s3
+
+        return s3.download(uri, secret_ref)
+    path = local_path(uri)
+    if not path.exists():
+        raise SourceError(f"{uri}: {path} does not exist")
+    return path
+
+
+def model_artifact(path: Path) -> Path:
+    """The model inside another tuneforge job's output folder (e.g. merged/), when given the folder:
+    a cluster chains jobs by their output URI, which names the folder, not the model in it."""
+    record = path / OUTPUT_RECORD
+    if path.is_dir() and record.is_file() and not (path / "config.json").exists():
+        import json
+
+        model = json.loads(record.read_text()).get("artifacts", {}).get("model")
+        if model and (path / model).is_dir():
+            return path / model
     return path
 
 
@@ -147,7 +174,4 @@ def resolve_dataset(source: DatasetSource) -> Path:
         ref = importlib.resources.files("tuneforge") / "data" / f"{name}.jsonl"
         with importlib.resources.as_file(ref) as path:
             return Path(path)
-    path = local_path(source.uri)
-    if not path.exists():
-        raise SourceError(f"{source.uri}: {path} does not exist")
-    return path
+    return fetch(source.uri, source.revision, source.secret_ref)

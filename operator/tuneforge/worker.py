@@ -9,6 +9,8 @@ Exit codes: 0 done, 2 invalid spec or input (retrying will not help), 1 anything
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import sys
 import traceback
@@ -19,17 +21,26 @@ from .api.manifest import load_file
 from .backends import backend_for
 from .progress import Reporter
 from .errors import InputError
-from .storage import local_path
+from . import record
+from .storage import cache_root, local_path
 
 EXIT_INVALID = 2
 
 
+REMOTE = ("s3://", "hf://")
+
+
 def output_dir(resource, override: str | None) -> Path:
+    """Where the worker writes: the output itself, or for s3:// and hf:// a staging folder in the
+    cache that is uploaded at the end (and kept, so a failed upload or a crash can resume)."""
     if override:
         return Path(override)
     uri = resource.spec.output.uri
     if uri is None:
         return Path("out") / resource.metadata.name
+    if uri.startswith(REMOTE):
+        tag = hashlib.sha256(uri.encode()).hexdigest()[:8]
+        return cache_root() / "staging" / f"{resource.kind.lower()}-{resource.metadata.name}-{tag}"
     return local_path(uri)
 
 
@@ -43,6 +54,39 @@ def guard_finished_output(out: Path, overwrite: bool) -> None:
                 "or set spec.output.overwrite: true to replace it"
             )
         record.unlink()
+
+
+def guard_remote_output(output, out: Path, raw: dict) -> str:
+    """What an s3:// or hf:// output needs: "run" (then upload), "upload" (the staging folder holds
+    this very run, finished: only its upload is missing) or "done" (uploaded already)."""
+    record = out / OUTPUT_RECORD
+    staged = record.exists() and json.loads(record.read_text()).get("parameters") == raw["spec"]
+    if output.uri.startswith("s3://"):
+        from . import s3
+
+        if s3.exists(output.uri, output.secret_ref, OUTPUT_RECORD):
+            if staged:
+                return "done"
+            if not output.overwrite:
+                raise InputError(f"spec.output: {output.uri} already holds a finished job ({OUTPUT_RECORD}); choose "
+                                 "another output or set spec.output.overwrite: true to replace it")
+    if staged:
+        return "upload"
+    record.unlink(missing_ok=True)
+    return "run"
+
+
+def publish(output, out: Path, name: str, reporter: Reporter) -> None:
+    reporter.progress(0, 1, force=True, stage=f"upload to {output.uri}")
+    if output.uri.startswith("s3://"):
+        from . import s3
+
+        s3.upload(out, output.uri, output.secret_ref, last=OUTPUT_RECORD)
+    else:
+        from . import hub
+
+        hub.push(out, output.uri, None, output.secret_ref, name)
+    reporter.progress(1, 1, force=True, stage="uploaded")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,10 +107,18 @@ def main(argv: list[str] | None = None) -> int:
     reporter = Reporter()
     try:
         out = output_dir(resource, args.output)
-        guard_finished_output(out, resource.spec.output.overwrite)
+        remote = args.output is None and (resource.spec.output.uri or "").startswith(REMOTE)
+        todo = guard_remote_output(resource.spec.output, out, raw) if remote else "run"
+        if not remote:
+            guard_finished_output(out, resource.spec.output.overwrite)
         out.mkdir(parents=True, exist_ok=True)
-        run = backend_for(resource).run()
-        result = run.run(resource, raw, out, reporter)
+        if todo == "run":
+            run = backend_for(resource).run()
+            result = run.run(resource, raw, out, reporter)
+        else:
+            result = record.read(out)
+        if remote and result and todo != "done":
+            publish(resource.spec.output, out, f"{resource.kind}/{resource.metadata.name}", reporter)
     except (InputError, NotImplementedError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID

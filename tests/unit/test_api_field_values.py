@@ -29,6 +29,11 @@ CASES = [
     (finetune("lora"), "spec.scheduling", {"imagePullSecrets": [{}]}, 'spec.scheduling.imagePullSecrets[0].name: required field is missing'),
     (finetune("lora"), "spec.model", {"uri": "hf://a/b", "secretRef": {"name": ""}}, 'spec.model.secretRef.name: String should have at least 1 character'),
     (finetune("lora"), "spec.output", {"uri": "pvc://outputs/../../etc"}, "spec.output.uri: 'pvc://outputs/../../etc' contains '..': a pvc:// path stays inside its claim"),
+    (finetune("lora"), "spec.output", {"uri": "s3://b/out", "secretRef": {"name": "creds", "key": "password"}},
+     "spec.output.secretRef.key: s3:// reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and optionally AWS_SESSION_TOKEN, "
+     "AWS_ENDPOINT_URL, AWS_DEFAULT_REGION) from the Secret; key applies to hf:// tokens only"),
+    (finetune("lora"), "spec.dataset", {"uri": "pvc://data/rows.jsonl", "secretRef": {"name": "creds"}},
+     "spec.dataset.secretRef: pvc:// needs no credentials; secretRef applies to hf:// and s3://"),
     (finetune("lora"), "spec.model", {"uri": "hf://org/m", "allowPickle": "maybe"}, 'spec.model.allowPickle: Input should be a valid boolean, unable to interpret input'),
     (merge("ties"), "spec.dtype", "int8", "spec.dtype: Input should be 'float32', 'float16' or 'bfloat16'"),
     (merge("ties"), "spec.tokenizerSource", "second", "spec.tokenizerSource: Input should be 'base', 'union' or 'first'"),

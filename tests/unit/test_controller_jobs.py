@@ -7,6 +7,7 @@ import pytest
 from builders import finetune, merge, quantize
 from podsecurity import violations
 
+from tuneforge.api.sources import secret_env
 from tuneforge.api.manifest import parse
 from tuneforge.backends import backend_for
 from tuneforge.controller import chaining, jobs
@@ -78,13 +79,25 @@ def test_gpus_scheduling_and_run_policy():
 def test_secrets_only_as_secret_key_refs():
     doc = finetune("lora").set("spec.model", {"uri": "hf://org/m", "secretRef": {"name": "hf-token"}})
     doc.set("spec.output", {"uri": "s3://bucket/out", "secretRef": {"name": "s3-creds"}})
+    doc.set("spec.dataset", {"uri": "s3://bucket/rows.jsonl", "secretRef": {"name": "s3-creds"}})
     _, _, job = build(doc)
     env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["TUNEFORGE_SECRET_MODEL_TOKEN"] == {"name": "TUNEFORGE_SECRET_MODEL_TOKEN",
-                                                   "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token"}}}
-    assert env["TUNEFORGE_SECRET_OUTPUT_AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {
+    token = secret_env("hf-token", "token")
+    assert env[token] == {"name": token, "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token"}}}
+    assert env[secret_env("s3-creds", "AWS_ACCESS_KEY_ID")]["valueFrom"]["secretKeyRef"] == {
         "name": "s3-creds", "key": "AWS_ACCESS_KEY_ID"}
-    assert all("value" not in e for e in env.values() if e["name"].startswith("TUNEFORGE_SECRET_"))
+    # Keys an S3-compatible store may not need are optional, so a Secret without them still starts the pod.
+    assert env[secret_env("s3-creds", "AWS_ENDPOINT_URL")]["valueFrom"]["secretKeyRef"] == {
+        "name": "s3-creds", "key": "AWS_ENDPOINT_URL", "optional": True}
+    secret_vars = [e for e in job["spec"]["template"]["spec"]["containers"][0]["env"] if e["name"].startswith("TUNEFORGE_SECRET_")]
+    assert len(secret_vars) == 1 + 5, "the same Secret used twice is mounted once"
+    assert all("value" not in e for e in secret_vars)
+
+
+def test_secret_env_names_are_valid_and_distinct():
+    names = {secret_env(n, k) for n, k in [("a-b", "token"), ("a.b", "token"), ("a-b", "TOKEN"), ("ab", "token")]}
+    assert len(names) == 4
+    assert all(re.fullmatch(r"[A-Z_][A-Z0-9_]*", n) for n in names)
 
 
 def test_the_worker_reads_its_spec_from_its_own_pod_annotation():

@@ -93,11 +93,6 @@ def test_pvc_paths_stay_inside_their_volume(tmp_path, monkeypatch):
             ModelSource(uri=uri)
 
 
-def test_schemes_resolved_later_say_so():
-    with pytest.raises(storage.SourceError, match="hf:// is accepted by the API but not resolved by this version yet"):
-        storage.resolve_model(ModelSource(uri="hf://org/model"))
-
-
 def test_from_job_must_be_resolved_before_the_worker():
     with pytest.raises(storage.SourceError, match="must be resolved to the upstream output"):
         storage.resolve_model(ModelSource(from_job=JobRef(kind="MergeJob", name="m")))
@@ -132,3 +127,16 @@ def test_cache_root_env(monkeypatch, tmp_path):
     assert storage.cache_root() == tmp_path
     monkeypatch.delenv("TUNEFORGE_CACHE")
     assert storage.cache_root() == Path.home() / ".cache" / "tuneforge"
+
+
+def test_another_jobs_output_folder_resolves_to_its_model(tmp_path):
+    """A cluster chains jobs by output URI (the folder); the model is the record's `model` artifact."""
+    import json
+
+    out = tmp_path / "ft"
+    (out / "merged").mkdir(parents=True)
+    (out / "merged" / "model.safetensors").write_bytes(b"x")
+    (out / "tuneforge-output.json").write_text(json.dumps({"artifacts": {"adapter": "adapter", "model": "merged"}}))
+    assert storage.resolve_model(ModelSource(uri=f"file://{out}")) == out / "merged"
+    (out / "config.json").write_text("{}")  # a folder that is a model itself stays as it is
+    assert storage.resolve_model(ModelSource(uri=f"file://{out}")) == out

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from .base import AnyValue, IntOrString, Model, Optional, Problem
-from .sources import SecretRef, check_uri
+from .sources import SecretRef, check_uri, secret_problems
 
 QUANTITY = re.compile(r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?")
 
@@ -38,6 +38,9 @@ class Output(Model):
         if uri.startswith("builtin://"):
             raise ValueError("builtin:// is read-only; write to pvc://, s3://, hf:// or file://")
         return uri
+
+    def problems(self) -> Iterator[Problem]:
+        yield from secret_problems(self.uri, self.secret_ref)
 
 
 class LocalObjectReference(Model):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterator
 from typing import Literal
 
@@ -49,14 +51,44 @@ def builtin_name(uri: str | None) -> str | None:
     return None
 
 
+# Keys an s3:// secretRef reads from its Secret (name, optional); the endpoint makes MinIO, Ceph,
+# R2 and other S3-compatible stores work without an operator-wide setting.
+S3_SECRET_KEYS = (("AWS_ACCESS_KEY_ID", False), ("AWS_SECRET_ACCESS_KEY", False), ("AWS_SESSION_TOKEN", True),
+                  ("AWS_ENDPOINT_URL", True), ("AWS_DEFAULT_REGION", True))
+
+
 class SecretRef(Model):
     """A Secret in the job's namespace holding a credential; its value is never copied into the spec."""
 
     name: str = Field(min_length=1)
     """Name of the Secret."""
     key: Optional[str] = None
-    """Key inside the Secret. Defaults per scheme: `token` for hf://; for s3:// the keys
-    `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` are read when no key is given."""
+    """Key holding the hf:// token (default `token`). s3:// reads the keys AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY, and AWS_SESSION_TOKEN, AWS_ENDPOINT_URL (for MinIO and other S3-compatible
+    stores) and AWS_DEFAULT_REGION when present."""
+
+    def keys(self, uri: str | None) -> list[tuple[str, bool]]:
+        """(key, optional) read from the Secret for a source or output at `uri`."""
+        if uri and uri.startswith("s3://"):
+            return list(S3_SECRET_KEYS)
+        return [(self.key or "token", False)]
+
+
+def secret_env(name: str, key: str) -> str:
+    """The worker's environment variable that holds one key of a Secret (filled by secretKeyRef).
+    The hash keeps two names that differ only in punctuation apart."""
+    digest = hashlib.sha256(f"{name}\0{key}".encode()).hexdigest()[:6].upper()
+    clean = [re.sub("[^A-Z0-9]", "_", part.upper()) for part in (name, key)]
+    return f"TUNEFORGE_SECRET_{clean[0]}__{clean[1]}_{digest}"
+
+
+def secret_problems(uri: str | None, ref: SecretRef | None) -> Iterator[Problem]:
+    if ref is not None and ref.key and uri and uri.startswith("s3://"):
+        yield "secretRef.key", ("s3:// reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and optionally "
+                                "AWS_SESSION_TOKEN, AWS_ENDPOINT_URL, AWS_DEFAULT_REGION) from the Secret; "
+                                "key applies to hf:// tokens only")
+    if ref is not None and uri and uri.startswith(("file://", "pvc://", "builtin://")):
+        yield "secretRef", f"{uri.partition(':')[0]}:// needs no credentials; secretRef applies to hf:// and s3://"
 
 
 class JobRef(Model):
@@ -97,6 +129,7 @@ class ModelSource(Model):
             yield "uri", f"unknown built-in model '{name}'; built-in models: {', '.join(BUILTIN_MODELS)}"
         if self.from_job is not None and (self.revision or self.secret_ref):
             yield "fromJob", "revision and secretRef apply to uri sources, not to fromJob"
+        yield from secret_problems(self.uri, self.secret_ref)
 
     def describe(self) -> str:
         if self.from_job is not None:
@@ -140,3 +173,4 @@ class DatasetSource(Model):
                 yield "format", f"builtin://{name} holds {BUILTIN_DATASETS[name]} rows, not {self.format}"
         if self.validation_split and self.validation_fraction:
             yield "validationFraction", "set validationSplit or validationFraction, not both"
+        yield from secret_problems(self.uri, self.secret_ref)

@@ -9,11 +9,14 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from pydantic import BaseModel
+
 from ..api.constants import (
     LABEL_BACKEND, LABEL_COMPONENT, LABEL_INSTANCE, LABEL_JOB, LABEL_KIND, LABEL_KUEUE_QUEUE,
     LABEL_MANAGED_BY, LABEL_NAME, ANNOTATION_PREFIX,
 )
 from ..api.resource import Resource
+from ..api.sources import secret_env
 from ..backends.worker_plan import RENDEZVOUS_ENV, SPEC_DIR, SPEC_FILE, WorkerPlan
 from .settings import Settings
 
@@ -61,33 +64,26 @@ def headless_service(resource: Resource, backend: str) -> dict[str, Any]:
     }
 
 
-def _secret_env(role: str, uri: str | None, secret_ref) -> Iterator[dict[str, Any]]:
+def _secret_env(uri: str | None, secret_ref) -> Iterator[dict[str, Any]]:
     """secretKeyRef env vars for one source; values never pass through the operator."""
     if secret_ref is None:
         return
-    prefix = f"TUNEFORGE_SECRET_{role}"
-    if secret_ref.key:
-        keys = [(secret_ref.key, "KEY", False)]
-    elif uri and uri.startswith("s3://"):
-        keys = [("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID", False), ("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY", False),
-                ("AWS_SESSION_TOKEN", "AWS_SESSION_TOKEN", True)]
-    else:
-        keys = [("token", "TOKEN", False)]
-    for key, suffix, optional in keys:
-        ref = {"name": secret_ref.name, "key": key}
-        if optional:
-            ref["optional"] = True
-        yield {"name": f"{prefix}_{suffix}", "valueFrom": {"secretKeyRef": ref}}
+    for key, optional in secret_ref.keys(uri):
+        ref = {"name": secret_ref.name, "key": key, **({"optional": True} if optional else {})}
+        yield {"name": secret_env(secret_ref.name, key), "valueFrom": {"secretKeyRef": ref}}
 
 
-def _sources(spec: Any) -> Iterator[tuple[str, Any]]:
-    """(role, source) for every source or output in a spec that may carry a secretRef."""
-    for name in ("model", "dataset", "base_model", "output"):
-        value = getattr(spec, name, None)
-        if value is not None:
-            yield name.upper().replace("_", ""), value
-    for i, item in enumerate(getattr(spec, "models", None) or []):
-        yield f"MODELS{i}", item.model
+def _sources(node: Any) -> Iterator[Any]:
+    """Every source or output anywhere in a spec that may carry a secretRef (models, datasets,
+    evaluation and calibration data, the output)."""
+    if isinstance(node, BaseModel):
+        if getattr(node, "secret_ref", None) is not None:
+            yield node
+        for name in type(node).model_fields:
+            yield from _sources(getattr(node, name))
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            yield from _sources(item)
 
 
 def pvc_claims(node: Any, found: list[str] | None = None) -> list[str]:
@@ -147,8 +143,8 @@ def job(resource: Resource, plan: WorkerPlan, settings: Settings, worker_spec: d
     env = [{"name": k, "value": v} for k, v in sorted(plan.env.items())]
     env += [{"name": "TUNEFORGE_CACHE", "value": CACHE_DIR}, {"name": "TUNEFORGE_PVC_ROOT", "value": PVC_ROOT},
             {"name": "HF_HOME", "value": f"{CACHE_DIR}/huggingface"}]
-    for role, source in _sources(spec):
-        env += list(_secret_env(role, getattr(source, "uri", None), getattr(source, "secret_ref", None)))
+    for source in _sources(spec):
+        env += [e for e in _secret_env(source.uri, source.secret_ref) if e["name"] not in {x["name"] for x in env}]
     mounts = [{"name": "spec", "mountPath": SPEC_DIR, "readOnly": True}, {"name": "cache", "mountPath": CACHE_DIR},
               {"name": "tmp", "mountPath": "/tmp"}]
     volumes: list[dict[str, Any]] = [

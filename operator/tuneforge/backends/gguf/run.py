@@ -106,7 +106,7 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
     if use_imatrix:
         saved = output / IMATRIX_FILE
         if settings.imatrix is not None and settings.imatrix.uri:
-            given = storage.local_path(settings.imatrix.uri)
+            given = storage.fetch(settings.imatrix.uri)
             given = given / IMATRIX_FILE if given.is_dir() else given
             if not given.is_file():
                 raise InputError(f"gguf.imatrix.uri: {given} does not exist")
