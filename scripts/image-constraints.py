@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # image -> (environment group, extras of tuneforge it installs, build directives it needs)
 IMAGES = {
-    "operator": ("main", ["operator"], []),
+    "operator": ("operator", ["operator"], []),
     "finetune": ("main", ["finetune", "storage"], ["no-build-isolation"]),
     "gguf": ("main", ["gguf", "storage"], ["llama-cpp"]),
     "awq": ("main", ["awq", "storage"], []),
