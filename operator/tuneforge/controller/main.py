@@ -56,6 +56,11 @@ def _register(kind: str) -> None:
             return
         reconcile.reconcile(body, patch, SETTINGS, logger)
 
+    # An event handler, not on.delete: that would put a finalizer on every resource.
+    @kopf.on.event(GROUP, VERSION, plural, id=f"{plural}-deleted", when=lambda type, **_: type == "DELETED")
+    def deleted(body, **_):
+        metrics.forget(body["metadata"]["namespace"], kind, body["metadata"]["name"])
+
     @kopf.timer(GROUP, VERSION, plural, id=f"{plural}-progress", interval=sync.PROGRESS_INTERVAL, idle=0,
                 when=lambda body, **_: (body.get("status") or {}).get("phase") == "Running")
     def progress(body, logger, **_):

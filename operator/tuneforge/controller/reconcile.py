@@ -90,6 +90,7 @@ def write_status(patch: kopf.Patch, body: dict[str, Any], phase: str, reason: st
     patch.status["conditions"] = status.conditions(current.get("conditions"), phase, reason, message, generation)
     for key, value in (extra or {}).items():
         patch.status[key] = value
+    metrics.track(body, phase)
 
 
 def reconcile(body: dict[str, Any], patch: kopf.Patch, settings: Settings, logger) -> None:

@@ -104,6 +104,7 @@ def _sync(namespace: str, kind: str, name: str, logger, with_progress: bool) -> 
     parent = lookup(namespace)(kind, name)
     if parent is None:  # deleted: forget its throttle state
         _last_progress.pop((namespace, kind, name), None)
+        metrics.forget(namespace, kind, name)
         return
     if not (parent.get("status") or {}).get("jobName"):
         return
@@ -128,8 +129,15 @@ def _sync(namespace: str, kind: str, name: str, logger, with_progress: bool) -> 
         return
     kube.custom().patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURALS[kind], name, {"status": new},
                                                         _request_timeout=kube.TIMEOUT)
+    if new.get("progress"):
+        metrics.progress(parent, new["progress"])
+    final = new["phase"] in ("Succeeded", "Failed")
+    # The pod's end may be seen before the Job's completionTime (and a failed Job gets none).
+    if final and (new.get("completionTime") and not current.get("completionTime") or new["phase"] != current.get("phase")):
+        metrics.finished(parent, {**current, **new})  # a merge patch: startTime stays from Running
     if new["phase"] != current.get("phase"):
         metrics.TRANSITIONS.labels(kind, new["phase"]).inc()
+        metrics.track(parent, new["phase"])
         event = kopf.warn if new["phase"] == "Failed" else kopf.info
         event(parent, reason=new["phase"], message=new["message"])
         logger.info("%s/%s is %s: %s", kind, name, new["phase"], new["message"])
