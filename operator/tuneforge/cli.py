@@ -125,7 +125,9 @@ def _offline_checks(doc: Document) -> list[tuple[str, str, str]]:
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
               help="Repository root holding crds/ and charts/tuneforge/crds/.")
 def crds(check: bool, root: Path) -> None:
-    """Write the CRDs rendered from the API types into crds/ and charts/tuneforge/crds/."""
+    """Write the CRDs rendered from the API types into crds/ and charts/tuneforge/crds/, and their
+    reference page docs/api.md."""
+    from . import apidocs
     from . import crds as render
 
     problems = []
@@ -133,7 +135,7 @@ def crds(check: bool, root: Path) -> None:
         for version in doc["spec"]["versions"]:
             problems += [f"{name}: {p}" for p in render.structural_problems(version["schema"]["openAPIV3Schema"])]
     if check:
-        problems += render.drift(root)
+        problems += render.drift(root) + apidocs.drift(root)
         for line in problems:
             click.echo(line)
         sys.exit(1 if problems else 0)
@@ -141,7 +143,7 @@ def crds(check: bool, root: Path) -> None:
         for line in problems:
             click.echo(line, err=True)
         sys.exit(1)
-    for path in render.write(root):
+    for path in [*render.write(root), apidocs.write(root)]:
         click.echo(f"wrote {path}")
 
 
