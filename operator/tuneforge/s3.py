@@ -97,7 +97,10 @@ def cache_dir(uri: str, ref: SecretRef | None) -> Path:
 
     bucket, prefix = split(uri)
     where = hashlib.sha256((endpoint(ref) or "aws").encode()).hexdigest()[:8]
-    return cache_root() / "s3" / where / bucket / (prefix or "_bucket")
+    # One flat entry per URI: a folder and an object inside it (s3://b/m, s3://b/m/config.json) must
+    # not share paths.
+    name = f"{prefix.rsplit('/', 1)[-1] or 'bucket'}-{hashlib.sha256(prefix.encode()).hexdigest()[:8]}"
+    return cache_root() / "s3" / where / bucket / name
 
 
 def download(uri: str, ref: SecretRef | None = None) -> Path:
