@@ -123,6 +123,9 @@ def download(uri: str, ref: SecretRef | None = None) -> Path:
         state = json.loads(state_file.read_text()) if state_file.exists() else {}
         for rel, obj in sorted(wanted.items()):
             dest = folder / rel
+            # Object keys are arbitrary strings: one with '..' or a leading '/' must not write outside.
+            if not dest.resolve().is_relative_to(folder.resolve()) or not rel:
+                raise SourceError(f"s3://{bucket}/{obj.key}: this object's key leads outside {uri}; refusing it")
             if state.get(rel) == obj.etag and dest.is_file() and dest.stat().st_size == obj.size:
                 continue
             try:

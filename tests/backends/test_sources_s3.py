@@ -97,6 +97,15 @@ def test_a_resumed_download_that_does_not_match_is_refetched(env):
     assert (storage.fetch("s3://corrupt/m", None, REF) / "w.safetensors").read_bytes() == body
 
 
+def test_an_object_key_that_leads_outside_is_refused(env, tmp_path):
+    bucket(env, "sneaky", {"m/config.json": b"{}", "m/../../../../escaped.txt": b"x"})
+    keys = [o["Key"] for o in env.client().list_objects_v2(Bucket="sneaky")["Contents"]]
+    assert "m/../../../../escaped.txt" in keys, keys
+    with pytest.raises(storage.SourceError, match="this object's key leads outside s3://sneaky/m; refusing it"):
+        storage.fetch("s3://sneaky/m", None, REF)
+    assert not list(tmp_path.rglob("escaped.txt"))
+
+
 def _fetch_in_child(uri: str, environ: dict[str, str], out: str) -> None:
     os.environ.update(environ)
     Path(out).write_text(str(storage.fetch(uri, None, REF)))

@@ -29,6 +29,8 @@ CASES = [
     (finetune("lora"), "spec.scheduling", {"imagePullSecrets": [{}]}, 'spec.scheduling.imagePullSecrets[0].name: required field is missing'),
     (finetune("lora"), "spec.model", {"uri": "hf://a/b", "secretRef": {"name": ""}}, 'spec.model.secretRef.name: String should have at least 1 character'),
     (finetune("lora"), "spec.output", {"uri": "pvc://outputs/../../etc"}, "spec.output.uri: 'pvc://outputs/../../etc' contains '..': a pvc:// path stays inside its claim"),
+    (finetune("lora"), "spec.output", {"uri": "pvc://outputs//etc/cron.d"},
+     "spec.output.uri: 'pvc://outputs//etc/cron.d' has an empty path segment ('//'): paths inside pvc:// are relative"),
     (finetune("lora"), "spec.output", {"uri": "s3://b/out", "secretRef": {"name": "creds", "key": "password"}},
      "spec.output.secretRef.key: s3:// reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and optionally AWS_SESSION_TOKEN, "
      "AWS_ENDPOINT_URL, AWS_DEFAULT_REGION) from the Secret; key applies to hf:// tokens only"),

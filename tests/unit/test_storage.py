@@ -140,3 +140,29 @@ def test_another_jobs_output_folder_resolves_to_its_model(tmp_path):
     assert storage.resolve_model(ModelSource(uri=f"file://{out}")) == out / "merged"
     (out / "config.json").write_text("{}")  # a folder that is a model itself stays as it is
     assert storage.resolve_model(ModelSource(uri=f"file://{out}")) == out
+
+
+def _model_with_code(folder: Path, marker: Path, model_type: str) -> None:
+    import json
+
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": model_type, "auto_map": {
+        "AutoConfig": "modeling_evil.EvilConfig", "AutoModelForCausalLM": "modeling_evil.EvilModel"}}))
+    (folder / "modeling_evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    (folder / "model.safetensors").write_bytes(b"{}")
+
+
+def test_a_model_with_its_own_code_is_refused_unless_trusted(tmp_path):
+    marker = tmp_path / "code-ran"
+    _model_with_code(tmp_path / "m", marker, "tuneforge-evil")
+    with pytest.raises(storage.SourceError) as err:
+        storage.resolve_model(ModelSource(uri=f"file://{tmp_path / 'm'}"))
+    assert str(err.value) == (f"file://{tmp_path / 'm'}: the model needs its own Python code (modeling_evil.py, named by "
+                              "auto_map in config.json); it runs only with trustRemoteCode: true on this model. Leave it "
+                              "off unless you trust where the model comes from")
+    assert not marker.exists()
+    assert storage.resolve_model(ModelSource(uri=f"file://{tmp_path / 'm'}", trust_remote_code=True)) == tmp_path / "m"
+    # auto_map beside an architecture transformers knows loads transformers' own class, no code from the model.
+    _model_with_code(tmp_path / "known", marker, "llama")
+    assert storage.resolve_model(ModelSource(uri=f"file://{tmp_path / 'known'}")) == tmp_path / "known"
+    assert not marker.exists()

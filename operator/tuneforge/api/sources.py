@@ -39,6 +39,8 @@ def check_uri(uri: str) -> str:
         raise ValueError(f"'{uri}' needs a {what}")
     if scheme == "file" and not rest.startswith("/"):
         raise ValueError(f"'{uri}' must be absolute: file:///path")
+    if scheme in ("pvc", "s3", "hf") and "//" in rest.rstrip("/"):
+        raise ValueError(f"'{uri}' has an empty path segment ('//'): paths inside {scheme}:// are relative")
     if scheme in ("pvc", "s3", "hf") and ".." in rest.split("/"):
         where = {"pvc": "its claim", "s3": "its bucket", "hf": "its repository"}[scheme]
         raise ValueError(f"'{uri}' contains '..': a {scheme}:// path stays inside {where}")
