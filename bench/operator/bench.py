@@ -1,6 +1,6 @@
 """The tuneforge operator against a bare kopf floor: N FineTuneJobs -> N Jobs on kmock's emulator.
 
-    $(scripts/env.sh main)/bin/python bench/operator/bench.py [--resources 1000] [--rounds 2]
+    $(scripts/env.sh operator)/bin/python bench/operator/bench.py [--resources 1000] [--rounds 2]
 
 For each side, in turn and in fresh processes: start the emulator, start the operator
 (`tuneforge operator -A`, or `kopf run bench/operator/floor.py`), POST N FineTuneJobs, and time

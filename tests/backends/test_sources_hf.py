@@ -113,21 +113,27 @@ def test_push_plan_is_one_private_commit_without_scratch(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_job_reads_its_model_from_the_hub_cache(hub_cache, tmp_path):
+def test_a_job_reads_from_the_hub_cache_and_writes_to_a_pvc(hub_cache, tmp_path):
+    """hf:// in, pvc:// out: locally the claim is a folder under TUNEFORGE_PVC_ROOT, as /mnt/pvc in a pod."""
     cache, _ = hub_cache
     manifest = {
         "apiVersion": "tuneforge.io/v1alpha1", "kind": "QuantizeJob", "metadata": {"name": "from-hub"},
         "spec": {"method": "gguf", "model": {"uri": "hf://tuneforge-test/smol", "revision": "v1"},
-                 "gguf": {"types": ["q8_0"]}, "evaluation": {"enabled": False}, "output": {"sample": "off"}},
+                 "gguf": {"types": ["q8_0"]}, "evaluation": {"enabled": False},
+                 "output": {"uri": "pvc://models/smol/q8", "sample": "off"}},
     }
     path = tmp_path / "job.yaml"
     path.write_text(yaml.safe_dump(manifest))
-    os.environ["HF_HUB_CACHE"] = str(cache)
+    saved = dict(os.environ)
+    os.environ.update({"HF_HUB_CACHE": str(cache), "TUNEFORGE_PVC_ROOT": str(tmp_path / "pvc")})
     try:
-        proc = tuneforge("run", str(path), "--output", str(tmp_path / "out"))
+        proc = tuneforge("run", str(path))
     finally:
-        del os.environ["HF_HUB_CACHE"]
+        os.environ.clear()
+        os.environ.update(saved)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    record = json.loads((tmp_path / "out" / "tuneforge-output.json").read_text())
+    out = tmp_path / "pvc" / "models" / "smol" / "q8"
+    record = json.loads((out / "tuneforge-output.json").read_text())
     assert record["parameters"]["model"] == {"uri": "hf://tuneforge-test/smol", "revision": "v1"}
-    assert (tmp_path / "out" / record["artifacts"]["q8_0"]).stat().st_size > 100e6
+    assert (out / record["artifacts"]["q8_0"]).stat().st_size > 100e6
+    assert f"q8_0: {out / record['artifacts']['q8_0']}" in proc.stdout
