@@ -135,7 +135,8 @@ def crds(check: bool, root: Path) -> None:
         for version in doc["spec"]["versions"]:
             problems += [f"{name}: {p}" for p in render.structural_problems(version["schema"]["openAPIV3Schema"])]
     if check:
-        problems += render.drift(root) + apidocs.drift(root)
+        # The operator image ships the CRDs without docs/: check the reference page where it is.
+        problems += render.drift(root) + (apidocs.drift(root) if (root / "docs").is_dir() else [])
         for line in problems:
             click.echo(line)
         sys.exit(1 if problems else 0)
@@ -188,12 +189,13 @@ def run(file: str, output: Path | None, assignments: tuple[str, ...], processes:
         assert resource is not None, issues
         doc.resource = resource
         target = _local_target(doc, output, len(docs))
-        kept = _finished(target, doc.raw, resume)
+        # s3:// and hf:// outputs: the worker checks the remote side and uploads, as in a pod.
+        remote = output is None and (resource.spec.output.uri or "").startswith(("s3://", "hf://"))
+        kept = None if remote else _finished(target, doc.raw, resume)
         if kept is not None:
             bar.close()
             click.echo(f"{doc.where}: {kept}", err=True)
             sys.exit(EXIT_INVALID)
-        remote = output is None and (resource.spec.output.uri or "").startswith(("s3://", "hf://"))
         if resume and not remote and (target / "tuneforge-output.json").exists():
             bar.write(f"{step}{resource.kind}/{resource.metadata.name}: already done in {target}; kept")
             done[(resource.kind, resource.metadata.name)] = target
@@ -227,8 +229,7 @@ def _finished(target: Path, raw: dict, resume: bool) -> str | None:
     import json
 
     record = target / "tuneforge-output.json"
-    uri = (raw["spec"].get("output") or {}).get("uri") or ""
-    if not record.exists() or raw["spec"].get("output", {}).get("overwrite") or uri.startswith(("s3://", "hf://")):
+    if not record.exists() or (raw["spec"].get("output") or {}).get("overwrite"):
         return None
     if not resume:
         return (f"spec.output: {target} already holds a finished job (tuneforge-output.json); pass --resume to keep "

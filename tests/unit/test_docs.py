@@ -28,3 +28,11 @@ def test_progress_page_names_every_field_a_reporter_emits(root):
     for line in out.getvalue().splitlines():
         for key in re.findall(r'"([A-Za-z]+)":', line):
             assert f"`{key}`" in page, key
+
+
+def test_api_reference_is_generated_from_the_current_types(root):
+    from tuneforge import apidocs
+
+    assert apidocs.drift(root) == []
+    page = (root / "docs" / "api.md").read_text()
+    assert "| `spec.training.maxSteps`" not in page and "| `training.maxSteps` | integer |" in page
