@@ -69,6 +69,14 @@ def test_a_revision_missing_offline_says_what_to_do(hub_cache):
                               "run once with access to the hub or pre-fill the cache")
 
 
+def test_an_error_with_a_token_set_does_not_carry_the_token(hub_cache, monkeypatch):
+    monkeypatch.setenv(secret_env("hf-token", "token"), "hf_known_fake_token_42")
+    with pytest.raises(storage.SourceError) as err:
+        storage.resolve_model(ModelSource(uri="hf://someone/private", secretRef=SecretRef(name="hf-token")))
+    assert str(err.value).startswith("hf://someone/private@main: not in the hub cache")
+    assert "hf_known_fake_token_42" not in str(err.value) and "hf_known_fake_token_42" not in repr(err.value.__cause__)
+
+
 def test_pickle_only_hub_model_is_refused(hub_cache):
     cache, _ = hub_cache
     fill_cache(cache, "model", "someone/pickled", {"config.json": "{}", "pytorch_model.bin": "not really a pickle"})
