@@ -154,7 +154,8 @@ def fetch(s3: Any, bucket: str, obj: Object, dest: Path) -> None:
     if have < obj.size:
         extra = {"Range": f"bytes={have}-"} if have else {}
         try:
-            body = s3.get_object(Bucket=bucket, Key=obj.key, IfMatch=obj.etag, **extra)["Body"]
+            # Quoted, as RFC 9110 writes entity tags (ETags are listed with their quotes stripped).
+            body = s3.get_object(Bucket=bucket, Key=obj.key, IfMatch=f'"{obj.etag}"', **extra)["Body"]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
                 raise

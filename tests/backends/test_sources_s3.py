@@ -97,6 +97,15 @@ def test_a_resumed_download_that_does_not_match_is_refetched(env):
     assert (storage.fetch("s3://corrupt/m", None, REF) / "w.safetensors").read_bytes() == body
 
 
+def test_an_object_replaced_since_it_was_listed_is_not_mixed_in(env, tmp_path):
+    bucket(env, "moving", {"m/w.safetensors": b"new version"})
+    stale = s3.Object("m/w.safetensors", 11, "0" * 32)  # the ETag of the version that was listed
+    dest = tmp_path / "w.safetensors"
+    with pytest.raises(storage.SourceError, match="changed while it was being downloaded; run the job again"):
+        s3.fetch(s3.client(REF), "moving", stale, dest)
+    assert not dest.exists() and not dest.with_name("w.safetensors.part").exists()
+
+
 def test_an_object_key_that_leads_outside_is_refused(env, tmp_path):
     bucket(env, "sneaky", {"m/config.json": b"{}", "m/../../../../escaped.txt": b"x"})
     keys = [o["Key"] for o in env.client().list_objects_v2(Bucket="sneaky")["Contents"]]
