@@ -46,21 +46,21 @@ def output_dir(resource, override: str | None) -> Path:
 
 def guard_finished_output(out: Path, overwrite: bool) -> None:
     """Never replace a finished output by accident; a half-done one (checkpoints) is resumed."""
-    record = out / OUTPUT_RECORD
-    if record.exists():
+    finished = out / OUTPUT_RECORD
+    if finished.exists():
         if not overwrite:
             raise InputError(
                 f"spec.output: {out} already holds a finished job ({OUTPUT_RECORD}); choose another output "
                 "or set spec.output.overwrite: true to replace it"
             )
-        record.unlink()
+        finished.unlink()
 
 
 def guard_remote_output(output, out: Path, raw: dict) -> str:
     """What an s3:// or hf:// output needs: "run" (then upload), "upload" (the staging folder holds
     this very run, finished: only its upload is missing) or "done" (uploaded already)."""
-    record = out / OUTPUT_RECORD
-    staged = record.exists() and json.loads(record.read_text()).get("parameters") == raw["spec"]
+    finished = out / OUTPUT_RECORD
+    staged = finished.exists() and json.loads(finished.read_text()).get("parameters") == raw["spec"]
     if output.uri.startswith("s3://"):
         from . import s3
 
@@ -72,7 +72,7 @@ def guard_remote_output(output, out: Path, raw: dict) -> str:
                                  "another output or set spec.output.overwrite: true to replace it")
     if staged:
         return "upload"
-    record.unlink(missing_ok=True)
+    finished.unlink(missing_ok=True)
     return "run"
 
 
