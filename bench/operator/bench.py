@@ -1,12 +1,19 @@
 """The tuneforge operator against a bare kopf floor: N FineTuneJobs -> N Jobs on kmock's emulator.
 
-    $(scripts/env.sh operator)/bin/python bench/operator/bench.py [--resources 1000] [--rounds 2]
+    $(scripts/env.sh operator)/bin/python bench/operator/bench.py [--resources 1000] [--rounds 2] [--sides ...]
 
-For each side, in turn and in fresh processes: start the emulator, start the operator
-(`tuneforge operator -A`, or `kopf run bench/operator/floor.py`), POST N FineTuneJobs, and time
-from the first POST until N Jobs exist. The operator's peak RSS is VmHWM from /proc.
-tuneforge does more per resource than the floor (validation, ConfigMap, Job, status with kstatus
-conditions, an Event); the goal is at most 1.3x the floor's wall time and at most 150 MB RSS.
+For each side, in turn and in fresh processes: start the emulator, start the operator, POST N
+FineTuneJobs, and time from the first POST until N Jobs exist. The operator's peak RSS is VmHWM
+from /proc. Sides:
+
+- floor: `kopf run bench/operator/floor.py`, a bare kopf handler that only creates a Job;
+- tuneforge: `tuneforge operator -A` (validation, planning, the Job, one status PATCH with kstatus
+  conditions and kopf's state, and a JobCreated Event);
+- floor-event (not run by default): the floor plus one Event per resource;
+- tuneforge-no-events (not run by default): tuneforge with Event posting switched off.
+
+The goal is tuneforge at most 1.3x the floor's wall time and at most 150 MB RSS; the other two
+sides show how much of the difference is the Event.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import aiohttp
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 API = "/apis/tuneforge.io/v1alpha1/namespaces/default/finetunejobs"
+SIDES = ("floor", "tuneforge", "floor-event", "tuneforge-no-events")
 
 
 def free_port() -> int:
@@ -87,8 +95,11 @@ def one(side: str, count: int, timeout: float) -> tuple[float, float]:
                           "current-context: c\n")
     env["KUBECONFIG"] = str(kubeconfig)
     env["TUNEFORGE_METRICS_PORT"] = str(free_port())  # a leftover operator must not make this one wait for its port
-    if side == "floor":
+    env["FLOOR_EVENT"] = "1" if side == "floor-event" else "0"
+    if side in ("floor", "floor-event"):
         cmd = [sys.executable, "-m", "kopf", "run", str(HERE / "floor.py"), "--standalone", "--all-namespaces"]
+    elif side == "tuneforge-no-events":
+        cmd = [sys.executable, "-m", "kopf", "run", str(HERE / "no_events.py"), "--standalone", "--all-namespaces"]
     else:
         cmd = [sys.executable, "-m", "tuneforge.cli", "operator", "--all-namespaces"]
     operator = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -112,20 +123,29 @@ def main() -> None:
     parser.add_argument("--resources", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--sides", default="floor,tuneforge",
+                        help=f"comma-separated, from {','.join(SIDES)}; each ratio is against the first")
     args = parser.parse_args()
-    results: dict[str, list[tuple[float, float]]] = {"floor": [], "tuneforge": []}
+    sides = args.sides.split(",")
+    if unknown := set(sides) - set(SIDES):
+        parser.error(f"unknown side(s) {', '.join(sorted(unknown))}; choose from {', '.join(SIDES)}")
+    results: dict[str, list[tuple[float, float]]] = {side: [] for side in sides}
     for _ in range(args.rounds):
-        for side in os.environ.get("BENCH_SIDES", "floor,tuneforge").split(","):
+        for side in sides:
             results[side].append(one(side, args.resources, args.timeout))
             print(side, f"{results[side][-1][0]:.1f} s, {results[side][-1][1]:.0f} MiB", flush=True)
-    wall = {s: median(w for w, _ in r) for s, r in results.items()}
-    rss = {s: median(m for _, m in r) for s, r in results.items()}
-    # Each round runs both sides back to back: the median of the rounds' ratios resists a slow spell
-    # of the shared machine better than the ratio of the medians (both are printed).
-    paired = median(t / f for (t, _), (f, _) in zip(results["tuneforge"], results["floor"], strict=True))
-    print(f"{args.resources} resources -> Jobs: tuneforge {wall['tuneforge']:.1f} s ({rss['tuneforge']:.0f} MiB peak RSS) | "
-          f"bare kopf floor {wall['floor']:.1f} s ({rss['floor']:.0f} MiB) | {paired:.2f}x (median of the rounds' ratios; "
-          f"ratio of medians {wall['tuneforge'] / wall['floor']:.2f}x)")
+    base = sides[0]
+    for side in sides:
+        wall = median(w for w, _ in results[side])
+        rss = median(m for _, m in results[side])
+        line = f"{args.resources} resources -> Jobs: {side} {wall:.1f} s ({rss:.0f} MiB peak RSS)"
+        if side != base:
+            # Each round runs every side back to back: the median of the rounds' ratios resists a slow
+            # spell of the shared machine better than the ratio of the medians (both are printed).
+            paired = median(s / b for (s, _), (b, _) in zip(results[side], results[base], strict=True))
+            line += (f" | {paired:.2f}x {base} (median of the rounds' ratios; ratio of medians "
+                     f"{wall / median(w for w, _ in results[base]):.2f}x)")
+        print(line)
 
 
 if __name__ == "__main__":
