@@ -39,5 +39,11 @@ if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
     touch "$venv/.complete"
 else
     quiet "$venv/bin/pip" install -q --no-deps -e "$root"
+    touch "$venv/.complete"  # when it was last used, for the pruning below
 fi
+# A persistent cache must not grow by 2 GB with every pin change: keep this environment and the
+# group's most recently used other one (a second branch), remove older finished ones.
+ls -t "$base/$group"-*/.complete 2>/dev/null | tail -n +3 | while read -r done; do
+    rm -rf "$(dirname "$done")"
+done
 echo "$venv"
