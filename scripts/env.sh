@@ -46,4 +46,6 @@ fi
 ls -t "$base/$group"-*/.complete 2>/dev/null | tail -n +3 | while read -r done; do
     rm -rf "$(dirname "$done")"
 done
+# One never finished (a failed install) and untouched for a day is not being built by anyone.
+find "$base" -maxdepth 1 -name "$group-*" -type d -mmin +1440 ! -exec test -f {}/.complete \; -exec rm -rf {} + 2>/dev/null || true
 echo "$venv"
