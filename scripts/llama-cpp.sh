@@ -13,11 +13,13 @@
 # Images call this script too, with CMAKE_ARGS for CUDA and GGML_NATIVE=OFF.
 set -euo pipefail
 venv=$1 version=$2
-: "${CMAKE_ARGS:=-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=ON}"
+: "${CMAKE_ARGS:=-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF $("$(dirname "$0")/cpu-features.sh")}"
 export CMAKE_ARGS
-# A native build uses this CPU's instructions: key the cached wheel by them.
-flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || uname -m)
-key=$(printf '%s\n%s\n%s\n' "$version" "$CMAKE_ARGS" "$flags" | sha256sum | cut -c1-12)
+# Without CMAKE_ARGS from the caller (images set theirs), the build uses exactly the instructions
+# that ran on this machine (cpu-features.sh), never GGML_NATIVE's reading of the CPU flags: a VM may
+# advertise AMX it does not grant. The options are in the key, so a machine whose cache holds a wheel
+# built otherwise (the old GGML_NATIVE=ON one) builds anew.
+key=$(printf '%s\n%s\n%s\n' "$version" "$CMAKE_ARGS" "$(uname -m)" | sha256sum | cut -c1-12)
 cache=${TUNEFORGE_WHEEL_CACHE:-$HOME/.cache/tuneforge/wheels}/llama-cpp-python-$version-$key
 pip=("$venv/bin/pip" --disable-pip-version-check)
 if ! ls "$cache"/*.whl >/dev/null 2>&1 || [ ! -f "$cache/converter.tar.gz" ]; then

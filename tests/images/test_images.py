@@ -65,6 +65,20 @@ def test_dockerfile_conventions(image):
         assert 'ENTRYPOINT ["python", "-m", "tuneforge.worker"]' in text
 
 
+def test_no_image_compiles_for_the_build_machine_cpu():
+    """An image runs on nodes other than the one that built it: no -march=native, no GGML_NATIVE, and
+    llama.cpp's CPU options spelled out (scripts/llama-cpp.sh probes the local CPU only when the
+    caller gives no CMAKE_ARGS)."""
+    for image in IMAGES:
+        text = (ROOT / "images" / image / "Dockerfile").read_text()
+        assert "-march=native" not in text and "GGML_NATIVE=ON" not in text, image
+        if "llama-cpp.sh" in text:
+            args = re.search(r'CMAKE_ARGS="([^"]*)"', text).group(1).split()
+            assert "-DGGML_NATIVE=OFF" in args, image
+            for off in ("AVX512", "AMX_TILE", "AMX_INT8", "AMX_BF16"):
+                assert f"-DGGML_{off}=OFF" in args, (image, off)
+
+
 def ca_bundle() -> str:
     """The CA bundle this machine's pip trusts (a TLS-inspecting proxy may sit between it and PyPI)."""
     for candidate in (os.environ.get("PIP_CERT"), os.environ.get("SSL_CERT_FILE"), os.environ.get("REQUESTS_CA_BUNDLE"),
