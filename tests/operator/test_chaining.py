@@ -57,5 +57,5 @@ async def test_failed_upstream_fails_downstream_clearly(cluster, operator, monke
         await cluster.start("ft-ftj")
         await cluster.finish("ft-ftj", exit_code=2, message="error: dataset.format: bad", job_condition="Failed")
         failed = await cluster.wait_phase("MergeJob", "mj", "Failed")
-        assert failed["status"]["message"].startswith("FineTuneJob/ft failed: the worker failed: error: dataset.format: bad")
+        assert failed["status"]["message"].startswith("FineTuneJob/ft failed: the worker failed: dataset.format: bad")
         assert [j["metadata"]["name"] for j in await cluster.jobs()] == ["ft-ftj"]

@@ -40,7 +40,7 @@ def test_image_pull_error_names_the_image():
 def test_invalid_input_failure_shows_the_workers_last_line():
     failed = status.observe(job([("Failed", {"reason": "PodFailurePolicy"})]),
                             pod({"terminated": {"exitCode": 2, "message": "error: dataset.format: needs column(s) messages"}}))
-    assert failed["message"] == "the worker failed: error: dataset.format: needs column(s) messages"
+    assert failed["message"] == "the worker failed: dataset.format: needs column(s) messages"
     assert failed["reason"] == "PodFailurePolicy"
 
 

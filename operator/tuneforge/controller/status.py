@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from .. import crash
 from ..progress import parse_line
 
 OOM_ADVICE = ("the worker ran out of memory (OOMKilled): raise resources.memory, lower training.batchSize "
@@ -37,10 +38,23 @@ def pod_problem(pod: dict[str, Any] | None) -> str | None:
             if state and state.get("reason") == "OOMKilled":
                 return OOM_ADVICE
             if state and state.get("exitCode") not in (None, 0):
-                message = (state.get("message") or "").strip()
-                last = message.splitlines()[-1] if message else f"exit code {state.get('exitCode')}"
-                return f"the worker failed: {last}"
+                return container_failure(state)
     return None
+
+
+def container_failure(state: dict[str, Any]) -> str:
+    """A terminated container in words: a signal named with its likely cause (also one that killed a
+    torchrun child, read from the log tail the kubelet keeps), else the worker's own error line."""
+    message = (state.get("message") or "").strip()
+    number = state.get("signal") or crash.signal_of(state.get("exitCode")) or crash.launcher_signal(message)
+    if number:
+        lines = crash.without_launcher_report(message.splitlines())
+        return f"the worker died: {crash.explain_signal(number, rebuild=crash.IMAGE_REBUILD, last_lines=lines)}"
+    own = crash.worker_error(message)
+    if own:
+        return f"the worker failed: {own[len('error:'):].strip()}"
+    last = message.splitlines()[-1] if message else f"exit code {state.get('exitCode')}"
+    return f"the worker failed: {last}"
 
 
 def result_of(pod: dict[str, Any] | None) -> dict[str, Any] | None:
