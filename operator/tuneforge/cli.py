@@ -176,13 +176,10 @@ def run(file: str, output: Path | None, assignments: tuple[str, ...], processes:
         sys.exit(EXIT_INVALID)
     started = time.monotonic()
     done: dict[tuple[str, str], Path] = {}
-    first = docs[0].resource
-    bar = progress_bar(f"{'[1/%d] ' % len(docs) if len(docs) > 1 else ''}{first.kind}/{first.metadata.name}")
     for number, doc in enumerate(docs, 1):
         step = f"[{number}/{len(docs)}] " if len(docs) > 1 else ""
         missing = resolve_from_job(doc.raw, done)
         if missing:
-            bar.close()
             click.echo(f"{doc.where}: fromJob {', '.join(missing)} is not an earlier document of {file}", err=True)
             sys.exit(EXIT_INVALID)
         resource, issues = parse(doc.raw)
@@ -193,22 +190,24 @@ def run(file: str, output: Path | None, assignments: tuple[str, ...], processes:
         remote = output is None and (resource.spec.output.uri or "").startswith(("s3://", "hf://"))
         kept = None if remote else _finished(target, doc.raw, resume)
         if kept is not None:
-            bar.close()
             click.echo(f"{doc.where}: {kept}", err=True)
             sys.exit(EXIT_INVALID)
         if resume and not remote and (target / "tuneforge-output.json").exists():
-            bar.write(f"{step}{resource.kind}/{resource.metadata.name}: already done in {target}; kept")
+            click.echo(f"{step}{resource.kind}/{resource.metadata.name}: already done in {target}; kept")
             done[(resource.kind, resource.metadata.name)] = target
             continue
-        outcome = run_one(doc, target, verbose, processes, bar=bar, label=step, publish=remote)
-        if outcome.code != 0:
+        # One bar at a time, erased when its step ends, so the step's summary follows it cleanly.
+        bar = progress_bar(f"{step}{resource.kind}/{resource.metadata.name}")
+        try:
+            outcome = run_one(doc, target, verbose, processes, bar=bar, label=step, publish=remote)
+        finally:
             bar.close()
+        if outcome.code != 0:
             _failed(outcome, step, file, done, assignments, output)
-            sys.exit(outcome.code)
+            # A shell's convention for a signal (128+N), not Python's wrap-around of a negative code.
+            sys.exit(outcome.code if outcome.code > 0 else 128 - outcome.code)
         done[(resource.kind, resource.metadata.name)] = outcome.output
-        bar.clear()
-        _summary(outcome, bar.write, step)
-    bar.close()
+        _summary(outcome, click.echo, step)
     if len(docs) > 1:
         minutes, seconds = divmod(int(time.monotonic() - started), 60)
         click.echo(f"pipeline {file}: {len(docs)} jobs done in {minutes}m{seconds:02d}s")
@@ -243,10 +242,17 @@ def _finished(target: Path, raw: dict, resume: bool) -> str | None:
 def _failed(outcome, step: str, file: str, done: dict[tuple[str, str], Path], assignments: tuple[str, ...],
             output: Path | None) -> None:
     """Which step failed, the end of its log, what is kept, and the command that resumes."""
+    import os
     import shlex
 
-    click.echo(f"{step}{outcome.kind}/{outcome.name} failed (exit {outcome.code}); log: {outcome.log}", err=True)
-    tail = outcome.log.read_text().strip().splitlines()[-15:]
+    from . import crash
+
+    log = outcome.log.read_text(errors="replace") if outcome.log.exists() else ""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    reason = crash.describe_exit(outcome.code, log, peak_rss=outcome.peak_rss, memory=memory)
+    code = f" (exit {outcome.code})" if outcome.code > 0 else ""
+    click.echo(f"{step}{outcome.kind}/{outcome.name} failed: {reason}{code}; log: {outcome.log}", err=True)
+    tail = crash.without_launcher_report(log.strip().splitlines())[-15:]
     for line in tail:
         click.echo(f"  | {line}", err=True)
     for (kind, name), path in done.items():

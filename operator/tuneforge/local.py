@@ -33,6 +33,7 @@ class Outcome:
     output: Path
     log: Path
     result: dict[str, Any] | None
+    peak_rss: int | None = None  # bytes, the worker and the children it waited for
 
 
 def _has_cuda() -> bool:
@@ -75,8 +76,8 @@ def worker_command(resource, spec_file: str, output: Path | None, processes: int
 
 
 def progress_bar(desc: str = "") -> tqdm:
-    """One display for a whole pipeline: each job resets it and names itself in the description."""
-    return tqdm(total=None, desc=desc, unit="step", dynamic_ncols=True,
+    """A job's bar; `leave=False` erases it at the end, where the job's summary takes its place."""
+    return tqdm(total=None, desc=desc, unit="step", dynamic_ncols=True, leave=False,
                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
 
 
@@ -98,6 +99,7 @@ def run_one(doc: Document, output: Path, verbose: bool = False, processes: int =
     cmd = worker_command(resource, spec_file, None if publish else output, processes)
     started = time.monotonic()
     result = None
+    peak_rss = None
     own_bar = bar is None
     bar = progress_bar(f"{label}{resource.kind}/{resource.metadata.name}") if bar is None else bar
     bar.reset(total=None)
@@ -128,9 +130,13 @@ def run_one(doc: Document, output: Path, verbose: bool = False, processes: int =
                     bar.refresh()
                 elif kind == "result":
                     result = data
-            code = proc.wait()
+            # wait4, not wait: the kernel's account of the worker's peak memory explains a SIGKILL.
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = code = os.waitstatus_to_exitcode(status)
+            peak_rss = usage.ru_maxrss * 1024
     finally:
         if own_bar:
             bar.close()
         os.unlink(spec_file)
-    return Outcome(resource.metadata.name, resource.kind, code, time.monotonic() - started, output, log_path, result)
+    return Outcome(resource.metadata.name, resource.kind, code, time.monotonic() - started, output, log_path, result,
+                   peak_rss)

@@ -24,7 +24,7 @@ def test_quickstart_pipeline_fails_at_step_two_keeps_step_one_and_resumes(root, 
 
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "[1/2] FineTuneJob/quickstart: done in" in proc.stdout
-    assert "[2/2] QuantizeJob/quickstart-gguf failed (exit 2)" in proc.stderr
+    assert f"[2/2] QuantizeJob/quickstart-gguf failed: file://{missing}: {missing} does not exist (exit 2)" in proc.stderr
     assert f"file://{missing}: {missing} does not exist" in proc.stderr
     assert f"kept: FineTuneJob/quickstart -> {out / 'quickstart'}" in proc.stderr
     resume_hint = re.search(r"resume with: (tuneforge run .*)", proc.stderr)
