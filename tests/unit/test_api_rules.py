@@ -92,7 +92,14 @@ CASES = [
      "spec.models[0].parameters.density: density must be between 0 and 1, got 2"),
     (merge("linear").set("spec.models", [{"model": {"uri": "hf://a/b"}, "parameters": {"weight": 50}}]),
      "spec.models[0].parameters.weight: weight 50 is out of the sensible range"),
-    (merge("model_stock"), "spec.models: method model_stock needs at least 3 models (base included), got 2"),
+    (merge("model_stock").set("spec.models", [{"model": {"uri": "hf://a/b"}}]).set("spec.baseModel", {"uri": "hf://c/d"}),
+     "spec.models: method model_stock needs at least 3 distinct models (base included), got 2"),
+    # Counted as written: entries naming one model are still entries, and the message says which.
+    (merge("model_stock"), "spec.models: method model_stock needs at least 3 distinct models (base included), got 3 "
+     "entries naming 2 distinct models: baseModel is the same model as models[0] (builtin://smollm2-135m-instruct)"),
+    (merge("model_stock").set("spec.models", [{"model": {"uri": "hf://a/b"}}] * 3).set("spec.baseModel", {"uri": "hf://c/d"}),
+     "spec.models: method model_stock needs at least 3 distinct models (base included), got 4 entries naming 2 distinct "
+     "models: models[1] is the same model as models[0] (hf://a/b); models[2] is the same model as models[0] (hf://a/b)"),
     (merge("passthrough").set("spec.slices", None), "spec.models: method passthrough needs models (or slices)"),
     (merge("passthrough").set("spec.models", [{"model": {"uri": "hf://a/b"}}, {"model": {"uri": "hf://c/d"}}]).drop("spec.slices"),
      "spec.slices: passthrough stacks layers: describe them with slices"),

@@ -99,3 +99,56 @@ def test_every_method_has_an_example(root):
     wanted |= {("QuantizeJob", m) for m in ("gguf", "awq", "gptq", "exl2", "exl3")}
     wanted |= {("MergeJob", m) for m in ("slerp", "ties", "dare_ties", "dare_linear", "linear", "task_arithmetic", "passthrough")}
     assert wanted - seen == set()
+
+
+# Read as `kubectl apply` with the server's strict field validation reads it (tests/e2e checks the
+# same files against the real API server once it exists).
+STRICT = """\
+apiVersion: tuneforge.io/v1alpha1
+kind: FineTuneJob
+metadata: {{name: strict}}
+spec:
+  method: lora
+  model: {{uri: builtin://smollm2-135m-instruct}}
+  dataset: {{uri: builtin://chat-mini, format: chat}}
+  training:
+    maxSteps: {steps}
+    learningRate: 1e-4
+  lora: {{r: 8}}
+  output: {{mergeAdapter: {merge}}}
+"""
+
+
+def test_a_field_written_twice_is_refused_with_both_lines(tmp_path):
+    text = STRICT.format(steps=5, merge="true") + "  lora: {r: 16}\n"
+    proc = validate(write(tmp_path, "twice.yaml", text))
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines() == [
+        f"{tmp_path / 'twice.yaml'}: spec.lora: duplicate field (lines 11 and 13); kubectl apply refuses the file: write it once"]
+
+
+def test_a_quoted_number_or_boolean_is_the_wrong_type_as_on_the_server(tmp_path):
+    proc = validate(write(tmp_path, "types.yaml", STRICT.format(steps='"5"', merge='"true"')))
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    assert f"{tmp_path / 'types.yaml'}: spec.training.maxSteps: Input should be a valid integer" in lines, lines
+    assert f"{tmp_path / 'types.yaml'}: spec.output.mergeAdapter: Input should be a valid boolean" in lines, lines
+    # The same numbers and booleans unquoted are what the server takes.
+    assert validate(write(tmp_path, "ok.yaml", STRICT.format(steps=5, merge="true"))).returncode == 0
+
+
+def test_exponent_numbers_are_numbers_as_in_kubernetes_yaml():
+    from tuneforge.api.manifest import load_text
+
+    (doc,) = load_text(STRICT.format(steps=5, merge="true"), "x")
+    assert doc.issues == [] and doc.raw["spec"]["training"]["learningRate"] == 1e-4
+
+
+def test_an_unquoted_date_stays_a_string(tmp_path):
+    # YAML 1.1 would read 2026-11-29 as a date; Kubernetes' YAML reads the string, and so does tuneforge.
+    from tuneforge.api.manifest import load_text
+
+    text = STRICT.format(steps=5, merge="true").replace("metadata: {name: strict}",
+                                                         "metadata: {name: strict, annotations: {since: 2026-11-29}}")
+    (doc,) = load_text(text, "x")
+    assert doc.issues == [] and doc.raw["metadata"]["annotations"]["since"] == "2026-11-29"

@@ -7,6 +7,8 @@ the user wrote them, and without tracebacks.
 from __future__ import annotations
 
 import difflib
+import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,7 +126,8 @@ def parse(raw: Any) -> tuple[Resource | None, list[Issue]]:
     # The name is checked on its own so its problems show even when the spec has others.
     issues.extend(Issue(f"metadata.{p}", m) for p, m in name_problems(str(raw["metadata"]["name"])))
     try:
-        resource = kind.model_validate(raw)
+        # Types as the API server checks them: JSON's, strictly ("5" is not an integer, 1 is not true).
+        resource = kind.model_validate_json(json.dumps(raw, default=str), strict=True)
     except ValidationError as exc:
         for err in exc.errors():
             issues.extend(i for i in _explain(kind, err) if i not in issues)
@@ -132,20 +135,65 @@ def parse(raw: Any) -> tuple[Resource | None, list[Issue]]:
     return (None, issues) if issues else (resource, [])
 
 
+class KubeLoader(yaml.SafeLoader):
+    """YAML as `kubectl apply` reads it: a date stays the string it is (Kubernetes' YAML-to-JSON has no
+    timestamps, and the API's fields are strings), and a key written twice in one mapping is refused
+    (kubectl's strict decoding) rather than silently the last one."""
+
+
+KubeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+# Kubernetes' YAML reads 1e-5 and 2E3 as numbers; PyYAML's YAML 1.1 floats need a dot (1.0e-5), so
+# without this `learningRate: 1e-5` would be the string "1e-5", which the API server never sees.
+KubeLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"),
+                                 list("-+0123456789"))
+
+
+def duplicate_fields(node: yaml.Node, path: str = "") -> list[Issue]:
+    """Every key written twice in one mapping, with its field path and both lines."""
+    found = []
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else None
+            here = _join(path, str(name))
+            if name is not None and name in seen:
+                found.append(Issue(here, f"duplicate field (lines {seen[name] + 1} and {key.start_mark.line + 1}); "
+                                         "kubectl apply refuses the file: write it once"))
+            elif name is not None:
+                seen[name] = key.start_mark.line
+            found += duplicate_fields(value, here)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found += duplicate_fields(item, f"{path}[{i}]")
+    return found
+
+
 def load_text(text: str, source: str) -> list[Document]:
+    loader = KubeLoader(text)
+    read: list[tuple[Any, list[Issue]]] = []
     try:
-        raws = [d for d in yaml.safe_load_all(text) if d is not None]
+        while loader.check_node():
+            node = loader.get_node()
+            raw = loader.construct_document(node)
+            if raw is not None:
+                read.append((raw, duplicate_fields(node)))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         return [Document(source, 1, 1, issues=[Issue("", f"invalid YAML: {where}{problem}")])]
-    if not raws:
+    finally:
+        loader.dispose()
+    if not read:
         return [Document(source, 1, 1, issues=[Issue("", "no YAML documents in file")])]
     docs = []
-    for i, raw in enumerate(raws, start=1):
+    for i, (raw, duplicates) in enumerate(read, start=1):
         resource, issues = parse(raw)
-        docs.append(Document(source, i, len(raws), raw, resource, issues))
+        issues = duplicates + issues
+        docs.append(Document(source, i, len(read), raw, None if issues else resource, issues))
     return docs
 
 

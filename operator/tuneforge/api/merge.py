@@ -135,6 +135,22 @@ class MergeSpec(JobSpec):
             seen.setdefault(self.base_model.describe(), self.base_model)
         return list(seen.values())
 
+    def _count_written(self, distinct: int) -> str:
+        """'got N' counted as the user wrote them; where entries name the same model, which ones."""
+        written = [(f"models[{i}]", item.model.describe()) for i, item in enumerate(self.models or [])]
+        if self.base_model is not None:
+            written.append(("baseModel", self.base_model.describe()))
+        if distinct == len(written):
+            return f"got {distinct}"
+        first: dict[str, str] = {}
+        same = []
+        for where, name in written:
+            if name in first:
+                same.append(f"{where} is the same model as {first[name]} ({name})")
+            else:
+                first[name] = where
+        return f"got {len(written)} entries naming {distinct} distinct model{'s' * (distinct != 1)}: {'; '.join(same)}"
+
     def problems(self) -> Iterator[Problem]:
         contract = MERGE_METHODS[self.method]
         if self.models and self.slices:
@@ -149,10 +165,11 @@ class MergeSpec(JobSpec):
             yield "models", f"slerp takes exactly two models, got {len(self.models)}"
         elif self.models:
             n = len(self.inputs())
+            got = self._count_written(n)
             if n < contract.min_inputs:
-                yield "models", f"method {self.method} needs at least {contract.min_inputs} models (base included), got {n}"
+                yield "models", f"method {self.method} needs at least {contract.min_inputs} distinct models (base included), {got}"
             if contract.max_inputs is not None and n > contract.max_inputs:
-                yield "models", f"method {self.method} takes at most {contract.max_inputs} models (base included), got {n}"
+                yield "models", f"method {self.method} takes at most {contract.max_inputs} models (base included), {got}"
         if self.method == "slerp" and self.base_model is not None and self.models and len(self.models) == 2:
             names = [m.model.describe() for m in self.models]
             if self.base_model.describe() not in names:
