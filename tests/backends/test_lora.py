@@ -46,7 +46,10 @@ def test_record_matches_the_files_on_disk(lora_run):
     assert rec["metrics"]["steps"] == 8
     assert rec["metrics"]["finalLoss"] == json.loads((out / "loss-history.json").read_text())[-1]["loss"]
     assert not (out / "checkpoints").exists(), "checkpoints are removed after a finished run"
-    assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    png = (out / "loss.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    # The plot's title names the job and its method (matplotlib writes it as the PNG's Title too).
+    assert b"Title\x00FineTuneJob/lora-local: lora on smollm2-135m-instruct" in png
 
 
 def test_merged_model_loads_and_generates(lora_run):

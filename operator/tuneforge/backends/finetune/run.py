@@ -77,7 +77,7 @@ def _last_checkpoint(folder: Path) -> str | None:
     return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
 
 
-def _loss_plot(history: list[dict[str, Any]], path: Path, title: str = "tuneforge fine-tune") -> bool:
+def _loss_plot(history: list[dict[str, Any]], path: Path, title: str) -> bool:
     if sum(1 for h in history if "loss" in h) < 2:
         return False
     import matplotlib
@@ -97,7 +97,7 @@ def _loss_plot(history: list[dict[str, Any]], path: Path, title: str = "tuneforg
     ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, metadata={"Title": title})  # also in the file, for tools that list images
     plt.close(fig)
     return True
 
@@ -215,7 +215,8 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
         artifacts["model"] = "merged"
     # Checkpoints exist to survive a restart; once the run is done they are only disk usage.
     shutil.rmtree(checkpoints, ignore_errors=True)
-    if _loss_plot(history, output / "loss.png"):
+    title = f"{job.kind}/{job.metadata.name}: {spec.method} on {spec.model.describe().rstrip('/').split('/')[-1]}"
+    if _loss_plot(history, output / "loss.png", title):
         artifacts["lossCurve"] = "loss.png"
     (output / "loss-history.json").write_text(json.dumps(history) + "\n")
 
