@@ -11,7 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT / "operator"))
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "operator"), os.environ.get("PYTHONPATH")) if p)
 
-# One thread per process: on the 2-core CI machine this was about 3x faster for training.
+# One thread per process: tests run several processes at once (workers, servers, the cluster) on
+# 2-core CI machines; a lone local run takes one thread per usable core instead (tuneforge/cpus.py).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

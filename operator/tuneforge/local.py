@@ -19,6 +19,7 @@ from typing import Any
 from tqdm import tqdm
 
 from .api.manifest import Document
+from .cpus import thread_env
 from .progress import parse_line
 
 EXIT_INVALID = 2
@@ -93,6 +94,7 @@ def run_one(doc: Document, output: Path, verbose: bool = False, processes: int =
         json.dump(doc.raw, handle)
         spec_file = handle.name
     env = dict(os.environ)
+    env.update(thread_env(env))  # one thread per usable core unless the user chose (tuneforge/cpus.py)
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     # DeepSpeed picks its accelerator at import; without a GPU it must be told to use the CPU one.
     env.setdefault("DS_ACCELERATOR", "cpu" if not _has_cuda() else "cuda")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ...errors import InputError
@@ -11,7 +10,9 @@ from .plan import Target
 
 
 def threads() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    from ...cpus import worker_threads
+
+    return worker_threads()
 
 
 def quantize(base: Path, target: Target, out: Path, imatrix: Imatrix | None) -> None:
