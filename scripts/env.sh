@@ -25,11 +25,24 @@ if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
     mkdir -p "$base"
     python3 -m venv "$venv"
     quiet "$venv/bin/pip" install -q --upgrade pip
-    # torch first and alone: only the exact pin takes the CPU wheel from local disk.
+    llama=$(sed -n 's/^# llama-cpp: *//p' "$cons")
+    # The compile (minutes, CPU) runs while pip downloads and unpacks everything else (network,
+    # disk); only the extra that needs llama-cpp-python waits for it.
+    build=
+    if [ -n "$llama" ]; then
+        "$root/scripts/llama-cpp.sh" "$venv" "$llama" --build-only &
+        build=$!
+    fi
+    # torch first and alone: only the exact pin takes a CPU wheel from local disk where one waits there
+    # (pip's find-links); elsewhere it is PyPI's CUDA build, which runs on the CPU too.
     torch=$(grep -E '^torch==' "$cons" | cut -d' ' -f1 || true)
     [ -z "$torch" ] || quiet "$venv/bin/pip" install -q "$torch"
-    llama=$(sed -n 's/^# llama-cpp: *//p' "$cons")
-    [ -z "$llama" ] || "$root/scripts/llama-cpp.sh" "$venv" "$llama"
+    if [ -n "$build" ]; then
+        others=$(tr , '\n' <<<"$extras" | grep -vx gguf | paste -sd, -)
+        quiet "$venv/bin/pip" install -q -c "$cons" -e "$root[$others]" || { kill $build 2>/dev/null; exit 1; }
+        wait $build
+        "$root/scripts/llama-cpp.sh" "$venv" "$llama"
+    fi
     quiet "$venv/bin/pip" install -q -c "$cons" -e "$root[$extras]"
     # Packages whose own dependencies we do not want (see the comment beside each in the file).
     nodeps=$(sed -n 's/^# no-deps: *//p' "$cons")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install llama-cpp-python VERSION into VENV, with llama.cpp's HF->GGUF converter from the same source.
 #
-#   scripts/llama-cpp.sh VENV VERSION
+#   scripts/llama-cpp.sh VENV VERSION [--build-only]
 #
 # PyPI has no Linux wheel of llama-cpp-python: it compiles from the sdist (about 6-13 minutes on 2
 # cores). The wheel is built once per version, CMake flags and CPU, and kept under
@@ -12,7 +12,7 @@
 # out of site-packages because it differs from the PyPI `gguf` that transformers uses.
 # Images call this script too, with CMAKE_ARGS for CUDA and GGML_NATIVE=OFF.
 set -euo pipefail
-venv=$1 version=$2
+venv=$1 version=$2 mode=${3:-install}
 : "${CMAKE_ARGS:=-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF $("$(dirname "$0")/cpu-features.sh")}"
 export CMAKE_ARGS
 # Without CMAKE_ARGS from the caller (images set theirs), the build uses exactly the instructions
@@ -34,6 +34,8 @@ if ! ls "$cache"/*.whl >/dev/null 2>&1 || [ ! -f "$cache/converter.tar.gz" ]; th
     mkdir -p "$cache.tmp" && mv "$work/wheel"/*.whl "$work/converter.tar.gz" "$cache.tmp/"
     rm -rf "$cache" && mv "$cache.tmp" "$cache"
 fi
+# env.sh compiles while it installs the other packages, then installs the wheel.
+[ "$mode" != --build-only ] || exit 0
 "${pip[@]}" install -q --no-deps "$cache"/*.whl 2>&1 | { grep -v "is ignored" || true; } >&2
 dest="$venv/share/tuneforge/llama.cpp"
 rm -rf "$dest" && mkdir -p "$dest" && tar -xzf "$cache/converter.tar.gz" -C "$dest"
