@@ -146,7 +146,7 @@ def start(root: Path, timeout: float = 120, worker_python: str | None = None, py
             f"--client-ca-file={pki / 'ca.crt'}", "--authorization-mode=Node,RBAC", f"--enable-admission-plugins={ADMISSION}",
             f"--service-cluster-ip-range={SERVICE_RANGE}", "--service-account-issuer=https://kubernetes.default.svc",
             f"--service-account-key-file={pki / 'sa.pub'}", f"--service-account-signing-key-file={pki / 'sa.key'}",
-            "--allow-privileged=false", "--profiling=false", "--v=1",
+            "--allow-privileged=false", "--profiling=false", "--kubelet-preferred-address-types=InternalIP", "--v=1",
         ], logs)
         (root / "pids.json").write_text(json.dumps(pids))
         kubeconfig(cluster.kubeconfig, server, pki, "admin")
@@ -155,7 +155,7 @@ def start(root: Path, timeout: float = 120, worker_python: str | None = None, py
         pids["kube-controller-manager"] = spawn("kube-controller-manager", [
             str(bin_dir / "kube-controller-manager"), f"--kubeconfig={cm_config}", f"--controllers={CONTROLLERS}",
             "--leader-elect=false", f"--service-account-private-key-file={pki / 'sa.key'}", f"--root-ca-file={pki / 'ca.crt'}",
-            "--use-service-account-credentials=false", "--bind-address=127.0.0.1", f"--secure-port={free_port()}",
+            "--use-service-account-credentials=true", "--bind-address=127.0.0.1", f"--secure-port={free_port()}",
             f"--cert-dir={root / 'controller-manager-certs'}", "--concurrent-ttl-after-finished-syncs=5", "--v=1",
         ], logs)
         (root / "pids.json").write_text(json.dumps(pids))

@@ -1,0 +1,470 @@
+"""A node that keeps the kubelet's contract, for a control plane without a container runtime.
+
+It registers a Node, binds the pods nobody has scheduled (as a one-node scheduler would), and runs
+each pod's container command as a local process, as the kubelet would run it in a container:
+
+- as the pod's `runAsUser`/`runAsGroup` (non-root), with `no_new_privs`, in a private mount namespace
+  where every volume is mounted at its `mountPath`: emptyDir and PVC volumes as folders, downward-API
+  files written from the pod's own metadata, and `terminationMessagePath` as a file the container's
+  user may write (the kubelet creates it; a worker never has to);
+- with the pod's env: plain values, `secretKeyRef` read from the Secret, `fieldRef` from the pod;
+- in a cgroup with the container's memory limit: an out-of-memory kill is reported as the kubelet
+  reports it (reason OOMKilled, exit code 137);
+- then it reports phase, container state, exit code and termination message (`FallbackToLogsOnError`:
+  the end of the log when the file is empty and the container failed), and serves the log to
+  `kubectl logs` through the API server (/containerLogs), as a kubelet does.
+
+The image is not pulled: `--python` is the `python` of every tuneforge worker image (their commands
+start with `python -m tuneforge.worker`). Nothing here writes a worker's result on its behalf.
+Standard library only; run as root (mount namespaces, cgroups, changing user).
+
+    python3 tests/support/node.py --kubeconfig-dir DIR --python PY [--pythonpath P]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import http.server
+import json
+import os
+import shlex
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+NODE = "tuneforge-node"
+STAGE = "/var/lib/tuneforge-node"  # where a pod's mount namespace sees this node's folder
+CGROUP_ROOT = Path("/sys/fs/cgroup/tuneforge-node")
+MESSAGE_LIMIT = 4096  # the kubelet keeps at most 4096 bytes of a termination message
+FALLBACK_LINES = 80  # and at most 80 lines of log for FallbackToLogsOnError
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def quantity(value: str) -> int:
+    """Bytes of a Kubernetes memory quantity (512Mi, 2G, 1e9)."""
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+    for suffix, factor in units.items():
+        if value.endswith(suffix):
+            return int(float(value[: -len(suffix)]) * factor)
+    return int(float(value))
+
+
+class Api:
+    """The API server, over HTTPS with a client certificate."""
+
+    def __init__(self, server: str, ca: Path, cert: Path, key: Path) -> None:
+        self.server = server
+        self.ctx = ssl.create_default_context(cafile=str(ca))
+        self.ctx.load_cert_chain(str(cert), str(key))
+
+    def call(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.server + path, data=data, method=method,
+                                     headers={"Content-Type": content_type, "Accept": "application/json"})
+        with urllib.request.urlopen(req, context=self.ctx, timeout=30) as resp:
+            return json.loads(resp.read() or b"{}")
+
+    def patch_status(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
+        meta = pod["metadata"]
+        self.call("PATCH", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status", {"status": status},
+                  "application/strategic-merge-patch+json")
+
+
+class Pod:
+    """One pod's process on this node."""
+
+    def __init__(self, node: Node, pod: dict[str, Any]) -> None:
+        self.node, self.pod = node, pod
+        meta = pod["metadata"]
+        self.uid, self.namespace, self.name = meta["uid"], meta["namespace"], meta["name"]
+        self.dir = node.root / "pods" / self.uid
+        self.container = pod["spec"]["containers"][0]
+        self.log = self.dir / "container.log"
+        self.proc: subprocess.Popen | None = None
+        self.killed = False
+
+    def user(self) -> tuple[int, int]:
+        ctx = {**(self.pod["spec"].get("securityContext") or {}), **(self.container.get("securityContext") or {})}
+        uid = ctx.get("runAsUser", 1000)
+        return uid, ctx.get("runAsGroup", uid)
+
+    def field(self, path: str) -> str:
+        meta = self.pod["metadata"]
+        if path.startswith("metadata.annotations['"):
+            return (meta.get("annotations") or {}).get(path[len("metadata.annotations['"):-2], "")
+        if path.startswith("metadata.labels['"):
+            return (meta.get("labels") or {}).get(path[len("metadata.labels['"):-2], "")
+        simple = {"metadata.name": meta["name"], "metadata.namespace": meta["namespace"], "metadata.uid": meta["uid"],
+                  "spec.nodeName": NODE, "spec.serviceAccountName": self.pod["spec"].get("serviceAccountName", ""),
+                  "status.podIP": "127.0.0.1", "status.hostIP": "127.0.0.1"}
+        if path in simple:
+            return simple[path]
+        if path == "metadata.annotations":
+            return "\n".join(f"{k}={json.dumps(v)}" for k, v in sorted((meta.get("annotations") or {}).items()))
+        if path == "metadata.labels":
+            return "\n".join(f"{k}={json.dumps(v)}" for k, v in sorted((meta.get("labels") or {}).items()))
+        raise ValueError(f"fieldRef {path} is not supported by this node")
+
+    def secret(self, name: str, key: str) -> str | None:
+        try:
+            data = self.node.api.call("GET", f"/api/v1/namespaces/{self.namespace}/secrets/{name}").get("data") or {}
+        except urllib.error.HTTPError:
+            return None
+        return base64.b64decode(data[key]).decode() if key in data else None
+
+    def env(self) -> dict[str, str]:
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "HOSTNAME": self.name}
+        for item in self.container.get("env") or []:
+            source = item.get("valueFrom")
+            if source is None:
+                env[item["name"]] = item.get("value", "")
+            elif "secretKeyRef" in source:
+                ref = source["secretKeyRef"]
+                value = self.secret(ref["name"], ref["key"])
+                if value is None and not ref.get("optional"):
+                    raise LookupError(f"secret \"{ref['name']}\" (key \"{ref['key']}\") not found")
+                if value is not None:
+                    env[item["name"]] = value
+            elif "fieldRef" in source:
+                env[item["name"]] = self.field(source["fieldRef"]["fieldPath"])
+        return env
+
+    def volumes(self) -> dict[str, Path]:
+        """Each volume as a folder on this machine, filled as the kubelet fills it."""
+        out: dict[str, Path] = {}
+        uid, gid = self.user()
+        for vol in self.pod["spec"].get("volumes") or []:
+            path = self.dir / "volumes" / vol["name"]
+            if "persistentVolumeClaim" in vol:
+                path = self.node.root / "pvc" / self.namespace / vol["persistentVolumeClaim"]["claimName"]
+            path.mkdir(parents=True, exist_ok=True)
+            if "downwardAPI" in vol:
+                for item in vol["downwardAPI"]["items"]:
+                    (path / item["path"]).parent.mkdir(parents=True, exist_ok=True)
+                    (path / item["path"]).write_text(self.field(item["fieldRef"]["fieldPath"]))
+            elif "projected" in vol:
+                self.project(path, vol["projected"])
+            elif "secret" in vol:
+                secret = self.node.api.call("GET", f"/api/v1/namespaces/{self.namespace}/secrets/{vol['secret']['secretName']}")
+                for key, value in (secret.get("data") or {}).items():
+                    (path / key).write_bytes(base64.b64decode(value))
+            else:  # emptyDir and claims: writable by the pod's user (fsGroup semantics, simplified)
+                os.chown(path, uid, gid)
+            out[vol["name"]] = path
+        return out
+
+    def project(self, path: Path, projected: dict[str, Any]) -> None:
+        """A projected volume (the service account's kube-api-access): token, CA bundle, namespace."""
+        for source in projected.get("sources") or []:
+            if "serviceAccountToken" in source:
+                sa = self.pod["spec"].get("serviceAccountName", "default")
+                request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {
+                    "audiences": [source["serviceAccountToken"]["audience"]] if source["serviceAccountToken"].get("audience") else [],
+                    "expirationSeconds": source["serviceAccountToken"].get("expirationSeconds", 3607),
+                    "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": self.name, "uid": self.uid}}}
+                token = self.node.api.call("POST", f"/api/v1/namespaces/{self.namespace}/serviceaccounts/{sa}/token", request)
+                (path / source["serviceAccountToken"]["path"]).write_text(token["status"]["token"])
+            elif "configMap" in source:
+                cm = self.node.api.call("GET", f"/api/v1/namespaces/{self.namespace}/configmaps/{source['configMap']['name']}")
+                for item in source["configMap"].get("items") or [{"key": k, "path": k} for k in cm.get("data") or {}]:
+                    (path / item["path"]).write_text((cm.get("data") or {}).get(item["key"], ""))
+            elif "downwardAPI" in source:
+                for item in source["downwardAPI"]["items"]:
+                    (path / item["path"]).write_text(self.field(item["fieldRef"]["fieldPath"]))
+        uid, gid = self.user()
+        for child in path.iterdir():
+            os.chown(child, uid, gid)
+
+    def script(self, volumes: dict[str, Path], message: Path, argv: list[str]) -> str:
+        """The shell that runs inside the private mount namespace: mounts, cgroup, user, exec.
+
+        Everything is reached through STAGE, a bind of this node's folder made first, so a volume
+        mounted over /tmp (or anywhere the node's folder lives) cannot hide the sources of the next."""
+        uid, gid = self.user()
+        q = shlex.quote
+
+        def staged(path: Path) -> str:
+            return q(str(STAGE / path.relative_to(self.node.root)))
+
+        lines = ["set -e", "mount --make-rprivate /", f"mkdir -p {STAGE}", f"mount --bind {q(str(self.node.root))} {STAGE}"]
+        # /root is private to root on most machines; the worker's interpreter may live under it.
+        # Give this namespace a /root the container's user can pass through, holding only what it needs.
+        real = self.dir / "realroot"
+        real.mkdir(exist_ok=True)
+        lines += [f"mount --bind /root {staged(real)}", "mount -t tmpfs -o mode=755 tmpfs /root"]
+        for sub in self.node.root_paths:
+            lines += [f"mkdir -p {q(str(sub))}", f"mount --bind {staged(real / sub.relative_to('/root'))} {q(str(sub))}"]
+        for mount in self.container.get("volumeMounts") or []:
+            target = q(mount["mountPath"])
+            lines += [f"mkdir -p {target}", f"mount --bind {staged(volumes[mount['name']])} {target}"]
+            if mount.get("readOnly"):
+                lines.append(f"mount -o remount,bind,ro {target}")
+        target = q(self.container.get("terminationMessagePath", "/dev/termination-log"))
+        lines += [f"[ -e {target} ] || touch {target}", f"mount --bind {staged(message)} {target}"]
+        if self.node.cgroup(self).exists():
+            lines.append(f"echo $$ > {q(str(self.node.cgroup(self) / 'cgroup.procs'))}")
+        lines.append(f"cd {q(self.container.get('workingDir', '/'))}")
+        lines.append(f"exec setpriv --reuid={uid} --regid={gid} --clear-groups --no-new-privs -- {shlex.join(argv)}")
+        return "\n".join(lines)
+
+    def command(self) -> list[str]:
+        argv = [*(self.container.get("command") or []), *(self.container.get("args") or [])]
+        if argv and argv[0] in ("python", "python3"):
+            argv[0] = self.node.python
+        return argv
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception as exc:  # a pod the node cannot start fails as the kubelet would fail it
+            self.report_terminated(128, "ContainerCannotRun", f"{type(exc).__name__}: {exc}")
+
+    def _run(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        uid, gid = self.user()
+        try:
+            env = self.env()
+        except LookupError as exc:
+            self.node.api.patch_status(self.pod, {"phase": "Pending", "containerStatuses": [self.status(
+                {"waiting": {"reason": "CreateContainerConfigError", "message": str(exc)}})]})
+            return
+        volumes = self.volumes()
+        message = self.dir / "termination-log"
+        message.write_text("")
+        os.chown(message, uid, gid)  # the container's user may write it, as the kubelet arranges
+        env.setdefault("PYTHONPATH", self.node.pythonpath or "")
+        self.node.make_cgroup(self)
+        started = now()
+        self.node.api.patch_status(self.pod, {
+            "phase": "Running", "startTime": started, "podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}],
+            "hostIP": "127.0.0.1", "conditions": [{"type": t, "status": "True", "lastTransitionTime": started}
+                                                  for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")],
+            "containerStatuses": [self.status({"running": {"startedAt": started}}, ready=True)]})
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(["unshare", "--mount", "--", "sh", "-c", self.script(volumes, message, self.command())],
+                                         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            code = self.proc.wait()
+        code = 128 - code if code < 0 else code
+        oom = self.node.oom_killed(self)
+        text = message.read_text(errors="replace")[:MESSAGE_LIMIT]
+        if not text.strip() and code != 0 and self.container.get("terminationMessagePolicy") == "FallbackToLogsOnError":
+            text = "\n".join(self.log.read_text(errors="replace").splitlines()[-FALLBACK_LINES:])[-MESSAGE_LIMIT:]
+        reason = "OOMKilled" if oom else ("Completed" if code == 0 else "Error")
+        self.report_terminated(137 if oom else code, reason, text, started)
+        self.node.remove_cgroup(self)
+
+    def status(self, state: dict[str, Any], ready: bool = False, last: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"name": self.container["name"], "image": self.container["image"], "imageID": "",
+                "ready": ready, "started": "running" in state, "restartCount": 0, "state": state,
+                "lastState": last or {}, "containerID": f"standin://{self.uid}"}
+
+    def report_terminated(self, code: int, reason: str, message: str, started: str | None = None) -> None:
+        finished = now()
+        state = {"terminated": {"exitCode": code, "reason": reason, "message": message,
+                                "startedAt": started or finished, "finishedAt": finished}}
+        phase = "Succeeded" if code == 0 else "Failed"
+        conditions = [{"type": t, "status": "False", "reason": "PodCompleted" if code == 0 else "PodFailed",
+                       "lastTransitionTime": finished} for t in ("ContainersReady", "Ready")]
+        try:
+            self.node.api.patch_status(self.pod, {"phase": phase, "conditions": conditions,
+                                                  "containerStatuses": [self.status(state)]})
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:  # a pod deleted meanwhile has no status left to report
+                raise
+
+    def stop(self) -> None:
+        self.killed = True
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+
+
+class Node:
+    def __init__(self, api: Api, root: Path, python: str, pythonpath: str | None, logs_port: int) -> None:
+        self.api, self.root, self.python, self.pythonpath = api, root, python, pythonpath
+        self.logs_port = logs_port
+        self.pods: dict[str, Pod] = {}
+        # Folders under /root that a worker needs: its interpreter (a venv and the Python it links to)
+        # and the checkout on its PYTHONPATH.
+        needed = [Path(python), Path(python).resolve(), *(Path(p).resolve() for p in (pythonpath or "").split(":") if p)]
+        self.root_paths = sorted({Path("/root", p.parts[2]) for p in needed if p.parts[:2] == ("/", "root") and len(p.parts) > 2})
+
+    def cgroup(self, pod: Pod) -> Path:
+        return CGROUP_ROOT / pod.uid
+
+    def make_cgroup(self, pod: Pod) -> None:
+        limit = ((pod.container.get("resources") or {}).get("limits") or {}).get("memory")
+        try:
+            CGROUP_ROOT.mkdir(exist_ok=True)
+            (CGROUP_ROOT.parent / "cgroup.subtree_control").write_text("+memory")
+            self.cgroup(pod).mkdir(exist_ok=True)
+            if limit:
+                (self.cgroup(pod) / "memory.max").write_text(str(quantity(str(limit))))
+                (self.cgroup(pod) / "memory.swap.max").write_text("0")
+        except OSError:
+            pass  # no cgroup v2 here: the pod runs without a memory limit
+
+    def oom_killed(self, pod: Pod) -> bool:
+        try:
+            events = (self.cgroup(pod) / "memory.events").read_text()
+        except OSError:
+            return False
+        return any(line.split()[0] == "oom_kill" and int(line.split()[1]) > 0 for line in events.splitlines())
+
+    def remove_cgroup(self, pod: Pod) -> None:
+        try:
+            self.cgroup(pod).rmdir()
+        except OSError:
+            pass
+
+    def register(self) -> None:
+        node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE, "labels": {
+            "kubernetes.io/hostname": NODE, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}}}
+        try:
+            self.api.call("POST", "/api/v1/nodes", node)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:
+                raise
+        self.heartbeat()
+
+    def heartbeat(self) -> None:
+        cpus, memory = os.cpu_count() or 1, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        capacity = {"cpu": str(cpus), "memory": str(memory), "pods": "110", "ephemeral-storage": "100Gi"}
+        self.api.call("PATCH", f"/api/v1/nodes/{NODE}/status", {"status": {
+            "capacity": capacity, "allocatable": capacity,
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": NODE}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.logs_port}},
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "stand-in node ready",
+                            "lastHeartbeatTime": now(), "lastTransitionTime": now()}],
+            "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux", "kubeletVersion": "standin",
+                         "containerRuntimeVersion": "standin://1", "kernelVersion": os.uname().release,
+                         "osImage": "tuneforge node stand-in", "kubeProxyVersion": "", "machineID": "", "systemUUID": "",
+                         "bootID": ""}}}, "application/strategic-merge-patch+json")
+
+    def bind_unscheduled(self) -> None:
+        selector = urllib.parse.quote("spec.nodeName=,status.phase=Pending")
+        for pod in self.api.call("GET", f"/api/v1/pods?fieldSelector={selector}")["items"]:
+            meta = pod["metadata"]
+            if meta.get("deletionTimestamp") or (pod["spec"].get("schedulingGates")):
+                continue
+            try:
+                self.api.call("POST", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/binding", {
+                    "apiVersion": "v1", "kind": "Binding", "metadata": {"name": meta["name"]},
+                    "target": {"apiVersion": "v1", "kind": "Node", "name": NODE}})
+            except urllib.error.HTTPError as exc:
+                if exc.code not in (404, 409):
+                    raise
+
+    def sync(self) -> None:
+        selector = urllib.parse.quote(f"spec.nodeName={NODE}")
+        seen = set()
+        for pod in self.api.call("GET", f"/api/v1/pods?fieldSelector={selector}")["items"]:
+            meta, uid = pod["metadata"], pod["metadata"]["uid"]
+            seen.add(uid)
+            if meta.get("deletionTimestamp"):
+                self.finish_deletion(pod)
+            elif uid not in self.pods and (pod.get("status") or {}).get("phase", "Pending") == "Pending":
+                self.pods[uid] = Pod(self, pod)
+                threading.Thread(target=self.pods[uid].run, name=meta["name"], daemon=True).start()
+        for uid in [u for u in self.pods if u not in seen]:
+            self.pods.pop(uid).stop()
+
+    def finish_deletion(self, pod: dict[str, Any]) -> None:
+        """What the kubelet does for a deleted pod: stop its container, then remove it for good."""
+        meta = pod["metadata"]
+        running = self.pods.pop(meta["uid"], None)
+        if running:
+            running.stop()
+        try:
+            self.api.call("DELETE", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
+                          {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
+                           "preconditions": {"uid": meta["uid"]}})
+        except urllib.error.HTTPError as exc:
+            if exc.code not in (404, 409):
+                raise
+
+    def logs(self, namespace: str, name: str) -> bytes | None:
+        for pod in list(self.pods.values()):
+            if pod.namespace == namespace and pod.name == name and pod.log.exists():
+                return pod.log.read_bytes()
+        return None
+
+    def loop(self, stop: threading.Event) -> None:
+        beat = 0.0
+        while not stop.is_set():
+            try:
+                if time.monotonic() - beat > 10:
+                    self.heartbeat()
+                    beat = time.monotonic()
+                self.bind_unscheduled()
+                self.sync()
+            except (urllib.error.URLError, OSError) as exc:
+                print(f"node: {exc}", file=sys.stderr, flush=True)
+            stop.wait(0.3)
+
+
+def serve_logs(node: Node, cert: Path, key: Path, port: int) -> http.server.ThreadingHTTPServer:
+    """GET /containerLogs/NS/POD/CONTAINER, which the API server proxies for `kubectl logs`."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            parts = urllib.parse.urlparse(self.path).path.strip("/").split("/")
+            body = node.logs(parts[1], parts[2]) if len(parts) >= 3 and parts[0] == "containerLogs" else None
+            if body is None:
+                self.send_error(404)
+                return
+            query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+            if "tailLines" in query:
+                body = b"\n".join(body.splitlines()[-int(query["tailLines"][0]):]) + b"\n"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert), str(key))
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--server", required=True)
+    parser.add_argument("--pki", required=True, type=Path, help="ca.crt, admin.crt/key, apiserver.crt/key")
+    parser.add_argument("--root", required=True, type=Path, help="pods' folders and claims")
+    parser.add_argument("--python", required=True, help="the `python` of the worker images")
+    parser.add_argument("--pythonpath", help="PYTHONPATH of the workers (a checkout's operator/)")
+    parser.add_argument("--logs-port", type=int, required=True)
+    args = parser.parse_args()
+    api = Api(args.server, args.pki / "ca.crt", args.pki / "admin.crt", args.pki / "admin.key")
+    node = Node(api, args.root, args.python, args.pythonpath, args.logs_port)
+    serve_logs(node, args.pki / "apiserver.crt", args.pki / "apiserver.key", args.logs_port)
+    node.register()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"node {NODE} registered", flush=True)
+    node.loop(stop)
+    for pod in list(node.pods.values()):
+        pod.stop()
+
+
+if __name__ == "__main__":
+    main()
