@@ -7,6 +7,8 @@ from typing import Any
 
 import yaml
 
+from .api.manifest import KubeLoader
+
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
@@ -33,7 +35,8 @@ def apply(doc: dict[str, Any], assignment: str) -> None:
     if not sep:
         raise OverrideError(f"--set {assignment}: expected path=value")
     parts = parse_path(path.strip())
-    value = yaml.safe_load(text) if text.strip() else ""
+    # Read as the manifest itself is read (Kubernetes' YAML: 5e-5 is a number, a date stays a string).
+    value = yaml.load(text, Loader=KubeLoader) if text.strip() else ""
     node: Any = doc
     for here, nxt in zip(parts, parts[1:]):
         if isinstance(here, int):

@@ -70,3 +70,10 @@ def test_set_that_matches_nothing_is_an_error(tmp_path):
     proc = _run_set(tmp_path, "spec.trainig.maxSteps=3")
     assert proc.returncode == 2
     assert "--set spec.trainig.maxSteps=3: no document in the file has that field (or that name)" in proc.stderr
+
+
+def test_values_are_read_as_the_manifest_is():
+    doc = {"spec": {"training": {}}}
+    apply(doc, "spec.training.learningRate=5e-5")
+    apply(doc, "spec.training.note=2026-11-29")
+    assert doc["spec"]["training"] == {"learningRate": 5e-5, "note": "2026-11-29"}
