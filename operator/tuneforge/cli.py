@@ -282,7 +282,14 @@ def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool
         raise click.UsageError("choose --namespace NS (repeatable) or --all-namespaces")
     # kopf.run leaves logging as it finds it; an operator's log is what `kubectl logs` shows.
     kopf.configure(verbose=verbose)
-    kopf.run(standalone=standalone, namespaces=list(namespaces), clusterwide=all_namespaces, liveness_endpoint=liveness)
+    # kopf names itself after the login user by default, and a container running as a uid without a
+    # passwd entry (the chart's 65532) has none: getpass raises. The pod's name is the better identity.
+    import os
+    import socket
+
+    identity = os.environ.get("POD_NAME") or socket.gethostname()
+    kopf.run(standalone=standalone, namespaces=list(namespaces), clusterwide=all_namespaces, liveness_endpoint=liveness,
+             identity=identity)
 
 
 def _summary(outcome, echo=click.echo, step: str = "") -> None:

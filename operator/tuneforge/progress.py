@@ -65,11 +65,13 @@ class Reporter:
 
     def result(self, summary: dict[str, Any]) -> None:
         line = self._emit("result", summary)
-        if os.path.exists(os.path.dirname(self.termination_log) or "/") and os.access(
-            os.path.dirname(self.termination_log) or "/", os.W_OK
-        ):
+        # In a pod the kubelet creates the file, writable by the container's user, in a folder (/dev)
+        # that user cannot write: what matters is the file. Outside a pod there is usually no such file.
+        path = self.termination_log
+        folder = os.path.dirname(path) or "."
+        if os.access(path, os.W_OK) if os.path.exists(path) else os.access(folder, os.W_OK):
             try:
-                with open(self.termination_log, "w") as handle:
+                with open(path, "w") as handle:
                     handle.write(line[:TERMINATION_LIMIT])
             except OSError:
                 pass

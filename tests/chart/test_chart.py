@@ -19,12 +19,16 @@ RULES = [
      "verbs": ["get", "list", "watch", "patch"]},
     {"apiGroups": ["tuneforge.io"], "resources": ["finetunejobs/status", "mergejobs/status", "quantizejobs/status"],
      "verbs": ["get", "patch"]},
+    {"apiGroups": ["tuneforge.io"], "resources": ["finetunejobs/finalizers", "mergejobs/finalizers", "quantizejobs/finalizers"],
+     "verbs": ["update"]},
     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch", "create"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["services"], "verbs": ["create"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 ]
+# kopf watches CRDs cluster-wide to discover its resources (found by running the chart on a real API server).
+DISCOVERY_RULES = [{"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["list", "watch"]}]
 VARIANTS = {
     "default": [],
     "namespaced": ["--set", "watchNamespaces={team-a,team-b}"],
@@ -61,8 +65,9 @@ def test_lint_strict_is_clean():
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_rbac_is_exactly_the_documented_rules(variant):
     docs = render(*VARIANTS[variant])
-    roles = [d for d in docs if d["kind"] in ("Role", "ClusterRole")]
-    assert roles
+    roles = [d for d in docs if d["kind"] in ("Role", "ClusterRole") and not d["metadata"]["name"].endswith("-discovery")]
+    discovery = [d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"].endswith("-discovery")]
+    assert roles and len(discovery) == 1 and discovery[0]["rules"] == DISCOVERY_RULES
     for role in roles:
         assert role["rules"] == RULES
         for rule in role["rules"]:

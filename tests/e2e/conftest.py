@@ -4,47 +4,23 @@ stopped (by PID) at the end. kubectl and helm are the real binaries (scripts/kub
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "support"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 
 import cluster as control_plane  # noqa: E402
+from clusterkit import ROOT, Kube  # noqa: E402
 
 
-@dataclass
-class Kube:
-    """kubectl and helm against the session's cluster, as the admin user."""
-
-    cluster: control_plane.Cluster
-    tools: Path
-
-    def env(self) -> dict[str, str]:
-        return {**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig)}
-
-    def kubectl(self, *args: str, input: str | None = None, check: bool = False, timeout: int = 120) -> subprocess.CompletedProcess:
-        proc = subprocess.run([str(self.tools / "kubectl"), *args], capture_output=True, text=True, input=input,
-                              env=self.env(), timeout=timeout)
-        if check:
-            assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
-        return proc
-
-    def json(self, *args: str) -> dict:
-        return json.loads(self.kubectl(*args, "-o", "json", check=True).stdout)
-
-    def helm(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run([str(self.tools / "helm"), *args], capture_output=True, text=True, env=self.env(), timeout=300)
-        if check:
-            assert proc.returncode == 0, f"helm {' '.join(args)}: {proc.stderr}"
-        return proc
+def operator_program() -> str:
+    """`tuneforge` of the operator's own environment: the operator image's ENTRYPOINT."""
+    venv = subprocess.run([str(ROOT / "scripts" / "env.sh"), "operator"], capture_output=True, text=True, check=True)
+    return str(Path(venv.stdout.strip()) / "bin" / "tuneforge")
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +28,10 @@ def kube(tmp_path_factory) -> Kube:
     root = tmp_path_factory.mktemp("cluster")
     tools = Path(subprocess.run([str(ROOT / "scripts" / "kube-tools.sh")], capture_output=True, text=True,
                                 check=True).stdout.strip())
-    running = control_plane.start(root)
+    # The node stand-in runs worker images' `python` with this (the main) environment's interpreter and
+    # the operator image's entrypoint with the operator environment's `tuneforge`, this checkout first.
+    running = control_plane.start(root, worker_python=sys.executable, pythonpath=str(ROOT / "operator"),
+                                  entrypoints={"operator": operator_program()})
     try:
         yield Kube(running, tools)
     finally:
@@ -72,3 +51,16 @@ def crds(kube: Kube) -> Kube:
         assert time.monotonic() < deadline, "the CRDs' OpenAPI was not published within 60 s"
         time.sleep(1)
     return kube
+
+
+
+
+@pytest.fixture(scope="session")
+def operator(crds: Kube) -> Kube:
+    """`helm install` of the chart as a user runs it; its Deployment's pod runs on the node stand-in as
+    the chart's ServiceAccount (a token from the TokenRequest API), cluster-wide."""
+    crds.helm("install", "tf", str(ROOT / "charts" / "tuneforge"), "-n", "tuneforge-system", "--create-namespace",
+              "--set", "defaultOutputClaim=outputs", "--set", "metrics.enabled=false", "--wait", "--timeout", "180s")
+    return crds
+
+

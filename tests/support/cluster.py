@@ -31,7 +31,7 @@ ADMISSION = ("NamespaceLifecycle,LimitRanger,ServiceAccount,PodSecurity,DefaultS
              "ValidatingAdmissionWebhook,ValidatingAdmissionPolicy,NodeRestriction")
 CONTROLLERS = ",".join(f"{c}-controller" for c in (
     "job", "garbage-collector", "ttl-after-finished", "namespace", "serviceaccount", "serviceaccount-token",
-    "root-ca-certificate-publisher", "pod-garbage-collector"))
+    "root-ca-certificate-publisher", "pod-garbage-collector", "deployment", "replicaset"))
 
 
 def free_port() -> int:
@@ -117,9 +117,11 @@ def spawn(name: str, args: list[str], logs: Path) -> int:
     return proc.pid
 
 
-def start(root: Path, timeout: float = 120, worker_python: str | None = None, pythonpath: str | None = None) -> Cluster:
+def start(root: Path, timeout: float = 120, worker_python: str | None = None, pythonpath: str | None = None,
+          entrypoints: dict[str, str] | None = None) -> Cluster:
     """Start the control plane in `root`; with `worker_python`, also the node stand-in (tests/support/node.py)
-    that runs pods' `python` commands with that interpreter."""
+    that runs pods' `python` commands with that interpreter, and images named in `entrypoints`
+    (image name -> program, e.g. operator -> the operator environment's `tuneforge`) with that program."""
     root = root.resolve()
     bin_dir = binaries()
     pki, logs = root / "pki", root / "logs"
@@ -165,6 +167,7 @@ def start(root: Path, timeout: float = 120, worker_python: str | None = None, py
                 sys.executable, str(Path(__file__).with_name("node.py")), "--server", server, "--pki", str(pki),
                 "--root", str(root / "node"), "--python", worker_python, "--logs-port", str(free_port()),
                 *(["--pythonpath", pythonpath] if pythonpath else []),
+                *(a for name, program in (entrypoints or {}).items() for a in ("--entrypoint", f"{name}={program}")),
             ], logs)
             (root / "pids.json").write_text(json.dumps(pids))
     except BaseException:

@@ -126,7 +126,11 @@ class Pod:
         return base64.b64decode(data[key]).decode() if key in data else None
 
     def env(self) -> dict[str, str]:
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "HOSTNAME": self.name}
+        # The kubelet tells every container where the API server is; here that is its loopback address
+        # (no kube-proxy turns the kubernetes Service's cluster IP into it).
+        api = urllib.parse.urlparse(self.node.api.server)
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "HOSTNAME": self.name,
+               "KUBERNETES_SERVICE_HOST": api.hostname or "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(api.port or 443)}
         for item in self.container.get("env") or []:
             source = item.get("valueFrom")
             if source is None:
@@ -221,8 +225,15 @@ class Pod:
         return "\n".join(lines)
 
     def command(self) -> list[str]:
-        argv = [*(self.container.get("command") or []), *(self.container.get("args") or [])]
-        if argv and argv[0] in ("python", "python3"):
+        """The container's command, or the image's entrypoint (from --entrypoint) with its args."""
+        command = list(self.container.get("command") or [])
+        if not command:
+            image = self.container["image"].rsplit("/", 1)[-1].split(":")[0].split("@")[0]
+            if image not in self.node.entrypoints:
+                raise LookupError(f"image {self.container['image']}: no command and no --entrypoint for '{image}'")
+            command = [self.node.entrypoints[image]]
+        argv = [*command, *(self.container.get("args") or [])]
+        if argv[0] in ("python", "python3"):
             argv[0] = self.node.python
         return argv
 
@@ -246,32 +257,52 @@ class Pod:
         message.write_text("")
         os.chown(message, uid, gid)  # the container's user may write it, as the kubelet arranges
         env.setdefault("PYTHONPATH", self.node.pythonpath or "")
+        restarts, last = 0, None
+        while not self.killed:
+            code, reason, text, started = self.run_once(volumes, message, env, restarts, last)
+            policy = self.pod["spec"].get("restartPolicy", "Always")
+            if self.killed or policy == "Never" or (policy == "OnFailure" and code == 0):
+                self.report_terminated(code, reason, text, started, restarts, last)
+                return
+            # The kubelet restarts the container in place, backing off, and the pod stays Running.
+            last = {"terminated": {"exitCode": code, "reason": reason, "message": text, "startedAt": started,
+                                   "finishedAt": now()}}
+            restarts += 1
+            self.node.api.patch_status(self.pod, {"phase": "Running", "containerStatuses": [self.status(
+                {"waiting": {"reason": "CrashLoopBackOff", "message": f"back-off restarting failed container ({reason})"}},
+                restarts=restarts, last=last)]})
+            time.sleep(min(2 ** restarts, 20))
+
+    def run_once(self, volumes: dict[str, Path], message: Path, env: dict[str, str], restarts: int,
+                 last: dict[str, Any] | None) -> tuple[int, str, str, str]:
         self.node.make_cgroup(self)
         started = now()
         self.node.api.patch_status(self.pod, {
             "phase": "Running", "startTime": started, "podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}],
             "hostIP": "127.0.0.1", "conditions": [{"type": t, "status": "True", "lastTransitionTime": started}
                                                   for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")],
-            "containerStatuses": [self.status({"running": {"startedAt": started}}, ready=True)]})
-        with open(self.log, "wb") as log:
+            "containerStatuses": [self.status({"running": {"startedAt": started}}, ready=True, restarts=restarts, last=last)]})
+        with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(["unshare", "--mount", "--", "sh", "-c", self.script(volumes, message, self.command())],
                                          stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
             code = self.proc.wait()
         code = 128 - code if code < 0 else code
         oom = self.node.oom_killed(self)
+        self.node.remove_cgroup(self)
         text = message.read_text(errors="replace")[:MESSAGE_LIMIT]
         if not text.strip() and code != 0 and self.container.get("terminationMessagePolicy") == "FallbackToLogsOnError":
             text = "\n".join(self.log.read_text(errors="replace").splitlines()[-FALLBACK_LINES:])[-MESSAGE_LIMIT:]
         reason = "OOMKilled" if oom else ("Completed" if code == 0 else "Error")
-        self.report_terminated(137 if oom else code, reason, text, started)
-        self.node.remove_cgroup(self)
+        return (137 if oom else code), reason, text, started
 
-    def status(self, state: dict[str, Any], ready: bool = False, last: dict[str, Any] | None = None) -> dict[str, Any]:
+    def status(self, state: dict[str, Any], ready: bool = False, last: dict[str, Any] | None = None,
+               restarts: int = 0) -> dict[str, Any]:
         return {"name": self.container["name"], "image": self.container["image"], "imageID": "",
-                "ready": ready, "started": "running" in state, "restartCount": 0, "state": state,
+                "ready": ready, "started": "running" in state, "restartCount": restarts, "state": state,
                 "lastState": last or {}, "containerID": f"standin://{self.uid}"}
 
-    def report_terminated(self, code: int, reason: str, message: str, started: str | None = None) -> None:
+    def report_terminated(self, code: int, reason: str, message: str, started: str | None = None, restarts: int = 0,
+                          last: dict[str, Any] | None = None) -> None:
         finished = now()
         state = {"terminated": {"exitCode": code, "reason": reason, "message": message,
                                 "startedAt": started or finished, "finishedAt": finished}}
@@ -280,25 +311,35 @@ class Pod:
                        "lastTransitionTime": finished} for t in ("ContainersReady", "Ready")]
         try:
             self.node.api.patch_status(self.pod, {"phase": phase, "conditions": conditions,
-                                                  "containerStatuses": [self.status(state)]})
+                                                  "containerStatuses": [self.status(state, restarts=restarts, last=last)]})
         except urllib.error.HTTPError as exc:
             if exc.code != 404:  # a pod deleted meanwhile has no status left to report
                 raise
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 30) -> None:
         self.killed = True
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
 
 
 class Node:
-    def __init__(self, api: Api, root: Path, python: str, pythonpath: str | None, logs_port: int) -> None:
+    def __init__(self, api: Api, root: Path, python: str, pythonpath: str | None, logs_port: int,
+                 entrypoints: dict[str, str] | None = None) -> None:
         self.api, self.root, self.python, self.pythonpath = api, root, python, pythonpath
+        self.entrypoints = entrypoints or {}
+        self.deleting: set[str] = set()
         self.logs_port = logs_port
         self.pods: dict[str, Pod] = {}
         # Folders under /root that a worker needs: its interpreter (a venv and the Python it links to)
         # and the checkout on its PYTHONPATH.
-        needed = [Path(python), Path(python).resolve(), *(Path(p).resolve() for p in (pythonpath or "").split(":") if p)]
+        programs = [python, *self.entrypoints.values()]
+        needed = [*(Path(p) for p in programs), *(Path(p).resolve() for p in programs),
+                  *(Path(p).resolve() for p in (pythonpath or "").split(":") if p)]
         self.root_paths = sorted({Path("/root", p.parts[2]) for p in needed if p.parts[:2] == ("/", "root") and len(p.parts) > 2})
 
     def cgroup(self, pod: Pod) -> Path:
@@ -382,18 +423,27 @@ class Node:
             self.pods.pop(uid).stop()
 
     def finish_deletion(self, pod: dict[str, Any]) -> None:
-        """What the kubelet does for a deleted pod: stop its container, then remove it for good."""
+        """What the kubelet does for a deleted pod: stop its container (SIGTERM, SIGKILL after the grace
+        period), and only then remove the pod for good, so its replacement never overlaps it."""
         meta = pod["metadata"]
+        if meta["uid"] in self.deleting:
+            return
+        self.deleting.add(meta["uid"])
         running = self.pods.pop(meta["uid"], None)
-        if running:
-            running.stop()
-        try:
-            self.api.call("DELETE", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
-                          {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
-                           "preconditions": {"uid": meta["uid"]}})
-        except urllib.error.HTTPError as exc:
-            if exc.code not in (404, 409):
-                raise
+        grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
+
+        def finish() -> None:
+            if running:
+                running.stop(grace)
+            try:
+                self.api.call("DELETE", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
+                              {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
+                               "preconditions": {"uid": meta["uid"]}})
+            except urllib.error.HTTPError as exc:
+                if exc.code not in (404, 409):
+                    raise
+
+        threading.Thread(target=finish, name=f"delete-{meta['name']}", daemon=True).start()
 
     def logs(self, namespace: str, name: str) -> bytes | None:
         for pod in list(self.pods.values()):
@@ -453,9 +503,12 @@ def main() -> None:
     parser.add_argument("--python", required=True, help="the `python` of the worker images")
     parser.add_argument("--pythonpath", help="PYTHONPATH of the workers (a checkout's operator/)")
     parser.add_argument("--logs-port", type=int, required=True)
+    parser.add_argument("--entrypoint", action="append", default=[], metavar="IMAGE=PROGRAM",
+                        help="the ENTRYPOINT of an image by name (operator=/venv/bin/tuneforge)")
     args = parser.parse_args()
     api = Api(args.server, args.pki / "ca.crt", args.pki / "admin.crt", args.pki / "admin.key")
-    node = Node(api, args.root, args.python, args.pythonpath, args.logs_port)
+    node = Node(api, args.root, args.python, args.pythonpath, args.logs_port,
+                dict(e.split("=", 1) for e in args.entrypoint))
     serve_logs(node, args.pki / "apiserver.crt", args.pki / "apiserver.key", args.logs_port)
     node.register()
     stop = threading.Event()

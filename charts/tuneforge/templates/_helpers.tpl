@@ -32,6 +32,12 @@ app.kubernetes.io/component: operator
 - apiGroups: [tuneforge.io]
   resources: [finetunejobs/status, mergejobs/status, quantizejobs/status]
   verbs: [get, patch]
+{{- /* Child Jobs and Services name their resource as owner with blockOwnerDeletion; the
+OwnerReferencesPermissionEnforcement admission plugin (OpenShift, hardened clusters) allows that only to
+who may update the owner's finalizers. */}}
+- apiGroups: [tuneforge.io]
+  resources: [finetunejobs/finalizers, mergejobs/finalizers, quantizejobs/finalizers]
+  verbs: [update]
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, watch, create]

@@ -18,6 +18,7 @@ from .settings import Settings
 PLURALS = {kind: f"{kind.lower()}s" for kind in KINDS}
 RETRY_INPUT_SECONDS = 15
 RETRY_API_SECONDS = 5
+RETRY_REFUSED_SECONDS = 30  # a refused Job (RBAC, admission, quota) waits for a fix made elsewhere
 
 
 def parse_or_stall(body: dict[str, Any], patch: kopf.Patch, logger) -> Resource | None:
@@ -80,6 +81,14 @@ def create_children(resource: Resource, body: dict[str, Any], worker_spec: dict[
     return job["metadata"]["name"]
 
 
+def api_message(exc: kubernetes.client.ApiException) -> str:
+    """The API server's own sentence from an error response, else its status line."""
+    try:
+        return json.loads(exc.body or "{}").get("message") or f"{exc.status} {exc.reason}"
+    except ValueError:
+        return f"{exc.status} {exc.reason}"
+
+
 def write_status(patch: kopf.Patch, body: dict[str, Any], phase: str, reason: str, message: str,
                  extra: dict[str, Any] | None = None) -> None:
     current = body.get("status") or {}
@@ -108,7 +117,11 @@ def reconcile(body: dict[str, Any], patch: kopf.Patch, settings: Settings, logge
         if exc.status in (429, 500, 502, 503, 504):
             metrics.API_RETRIES.labels(resource.kind).inc()
             raise kopf.TemporaryError(f"the API server answered {exc.status}; retrying", delay=RETRY_API_SECONDS) from exc
-        raise
+        # Refused (RBAC, admission, a quota): say so in the status, where `kubectl get` shows it, and
+        # try again, since the fix (a Role, a quota) is made outside this resource.
+        message = f"cannot create the worker Job: {api_message(exc)} (retrying every {RETRY_REFUSED_SECONDS} s)"
+        write_status(patch, body, "Pending", "JobRefused", message)
+        raise kopf.TemporaryError(message, delay=RETRY_REFUSED_SECONDS) from exc
     if resource.spec.run_policy.suspend or resource.spec.scheduling.queue_name:
         write_status(patch, body, "Suspended", "Suspended", f"created Job {job_name}, suspended "
                      "(runPolicy.suspend or waiting for its Kueue queue)", {"jobName": job_name})

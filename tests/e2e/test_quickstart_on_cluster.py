@@ -1,0 +1,99 @@
+"""The quickstart as a platform team meets it: `helm install`, then `kubectl apply` of
+examples/quickstart.yaml (steps lowered with a kustomize patch, as a user would), the real Job
+controller, worker pods really run by the node stand-in in a namespace that enforces Pod Security
+"restricted", and `kubectl wait` / `kubectl get` / `kubectl logs` as a user types them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from clusterkit import ROOT, node_path, restricted_namespace
+
+pytestmark = pytest.mark.slow
+
+
+def kustomized(tmp_path: Path, namespace: str, patches: list[dict]) -> Path:
+    folder = tmp_path / "kustomize"
+    folder.mkdir()
+    shutil.copy(ROOT / "examples" / "quickstart.yaml", folder / "quickstart.yaml")
+    (folder / "kustomization.yaml").write_text(yaml.safe_dump({
+        "namespace": namespace, "resources": ["quickstart.yaml"], "patches": patches}))
+    return folder
+
+
+def replace(kind: str, name: str, path: str, value) -> dict:
+    return {"target": {"kind": kind, "name": name}, "patch": json.dumps([{"op": "add", "path": path, "value": value}])}
+
+
+FEW_STEPS = [replace("FineTuneJob", "quickstart", "/spec/training/maxSteps", 3),
+             replace("QuantizeJob", "quickstart-gguf", "/spec/evaluation", {"maxTokens": 256})]
+
+
+def test_kubectl_apply_of_the_quickstart_reaches_succeeded_with_real_workers(operator, tmp_path):
+    ns = restricted_namespace(operator, "quickstart")
+    operator.kubectl("apply", "-k", str(kustomized(tmp_path, ns, FEW_STEPS)), check=True)
+    wait = operator.kubectl("wait", "-n", ns, "--for=condition=Succeeded", "--timeout=900s",
+                            "finetunejob/quickstart", "quantizejob/quickstart-gguf", timeout=960)
+    assert wait.returncode == 0, wait.stderr + describe(operator, ns)
+
+    table = operator.kubectl("get", "ftj,qj", "-n", ns, check=True).stdout
+    rows = {line.split()[0]: line.split() for line in table.splitlines() if "/" in line.split()[0]}
+    ftj, qj = rows["finetunejob.tuneforge.io/quickstart"], rows["quantizejob.tuneforge.io/quickstart-gguf"]
+    assert ftj[1:4] == ["lora", "Succeeded", "100"] and float(ftj[4]) > 0, table  # method, phase, progress, loss
+    assert qj[1:3] == ["gguf", "Succeeded"], table
+
+    # The worker's result, from the termination message file the kubelet created for it (bug 1).
+    first = operator.json("get", "ftj", "quickstart", "-n", ns)["status"]
+    assert first["output"]["uri"] == f"pvc://outputs/{ns}/quickstart" and first["output"]["files"] > 5
+    assert first["output"]["finalLoss"] > 0
+    second = operator.json("get", "qj", "quickstart-gguf", "-n", ns)["status"]
+    assert second["output"]["uri"] == f"pvc://outputs/{ns}/quickstart-gguf"
+    gguf = node_path(operator, ns, "outputs") / ns / "quickstart-gguf" / "merged-q4_k_m.gguf"
+    assert gguf.stat().st_size > 50_000_000
+    record = json.loads((gguf.parent / "tuneforge-output.json").read_text())
+    assert record["inputs"]["model"]["uri"] == f"pvc://outputs/{ns}/quickstart"
+
+    events = operator.kubectl("get", "events", "-n", ns, "-o", "json", check=True).stdout
+    reasons = {(e["involvedObject"]["kind"], e["reason"]) for e in json.loads(events)["items"]}
+    assert ("FineTuneJob", "JobCreated") in reasons and ("QuantizeJob", "Succeeded") in reasons, reasons
+    logs = operator.kubectl("logs", "-n", ns, "job/quickstart-ftj", check=True).stdout
+    assert "::tuneforge::result" in logs
+
+
+def describe(kube, ns: str) -> str:
+    return "\n".join(kube.kubectl(*args).stdout[-3000:] for args in (
+        ("get", "ftj,qj,jobs,pods", "-n", ns, "-o", "wide"), ("describe", "ftj,qj", "-n", ns),
+        ("logs", "-n", "tuneforge-system", "deploy/tf-tuneforge", "--tail=40")))
+
+
+def finetune(name: str, **spec) -> dict:
+    base = {"method": "lora", "model": {"uri": "builtin://smollm2-135m-instruct"},
+            "dataset": {"uri": "builtin://chat-mini", "format": "chat"}, "training": {"maxSteps": 2, "maxLength": 64}}
+    return {"apiVersion": "tuneforge.io/v1alpha1", "kind": "FineTuneJob", "metadata": {"name": name}, "spec": {**base, **spec}}
+
+
+def test_a_worker_that_fails_is_failed_with_its_own_message(operator):
+    ns = restricted_namespace(operator, "failing")
+    doc = finetune("nodata", dataset={"uri": "pvc://data/chats.jsonl", "format": "chat"})
+    operator.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(doc), check=True)
+    wait = operator.kubectl("wait", "-n", ns, "--for=condition=Failed", "--timeout=300s", "ftj/nodata", timeout=360)
+    assert wait.returncode == 0, wait.stderr + describe(operator, ns)
+    message = operator.json("get", "ftj", "nodata", "-n", ns)["status"]["message"]
+    assert message.startswith("the worker failed: pvc://data/chats.jsonl:") and "does not exist" in message, message
+
+
+def test_an_out_of_memory_worker_gets_the_helpful_reason(operator):
+    ns = restricted_namespace(operator, "oom")
+    doc = finetune("small", resources={"memory": "150Mi"})
+    operator.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(doc), check=True)
+    wait = operator.kubectl("wait", "-n", ns, "--for=condition=Failed", "--timeout=300s", "ftj/small", timeout=360)
+    assert wait.returncode == 0, wait.stderr + describe(operator, ns)
+    pod = operator.json("get", "pods", "-n", ns, "-l", "job-name=small-ftj")["items"][0]
+    terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (terminated["reason"], terminated["exitCode"]) == ("OOMKilled", 137)
+    message = operator.json("get", "ftj", "small", "-n", ns)["status"]["message"]
+    assert message.startswith("the worker ran out of memory (OOMKilled)"), message
