@@ -41,7 +41,7 @@ def test_kubectl_apply_of_the_quickstart_reaches_succeeded_with_real_workers(ope
     assert wait.returncode == 0, wait.stderr + describe(operator, ns)
 
     table = operator.kubectl("get", "ftj,qj", "-n", ns, check=True).stdout
-    rows = {line.split()[0]: line.split() for line in table.splitlines() if "/" in line.split()[0]}
+    rows = {line.split()[0]: line.split() for line in table.splitlines() if line.strip() and "/" in line.split()[0]}
     ftj, qj = rows["finetunejob.tuneforge.io/quickstart"], rows["quantizejob.tuneforge.io/quickstart-gguf"]
     assert ftj[1:4] == ["lora", "Succeeded", "100"] and float(ftj[4]) > 0, table  # method, phase, progress, loss
     assert qj[1:3] == ["gguf", "Succeeded"], table
@@ -52,10 +52,10 @@ def test_kubectl_apply_of_the_quickstart_reaches_succeeded_with_real_workers(ope
     assert first["output"]["finalLoss"] > 0
     second = operator.json("get", "qj", "quickstart-gguf", "-n", ns)["status"]
     assert second["output"]["uri"] == f"pvc://outputs/{ns}/quickstart-gguf"
-    gguf = node_path(operator, ns, "outputs") / ns / "quickstart-gguf" / "merged-q4_k_m.gguf"
-    assert gguf.stat().st_size > 50_000_000
-    record = json.loads((gguf.parent / "tuneforge-output.json").read_text())
+    folder = node_path(operator, ns, "outputs") / ns / "quickstart-gguf"
+    record = json.loads((folder / "tuneforge-output.json").read_text())
     assert record["inputs"]["model"]["uri"] == f"pvc://outputs/{ns}/quickstart"
+    assert (folder / record["artifacts"]["q4_k_m"]).stat().st_size > 50_000_000
 
     events = operator.kubectl("get", "events", "-n", ns, "-o", "json", check=True).stdout
     reasons = {(e["involvedObject"]["kind"], e["reason"]) for e in json.loads(events)["items"]}

@@ -44,7 +44,12 @@ from typing import Any
 
 NODE = "tuneforge-node"
 STAGE = "/var/lib/tuneforge-node"  # where a pod's mount namespace sees this node's folder
-CGROUP_ROOT = Path("/sys/fs/cgroup/tuneforge-node")
+CGROUP_V2 = Path("/sys/fs/cgroup/cgroup.controllers").exists()
+
+
+def cgroup_root() -> Path:
+    """Where pods' memory cgroups go: the unified hierarchy, or the v1 memory hierarchy."""
+    return Path("/sys/fs/cgroup" if CGROUP_V2 else "/sys/fs/cgroup/memory") / "tuneforge-node"
 MESSAGE_LIMIT = 4096  # the kubelet keeps at most 4096 bytes of a termination message
 FALLBACK_LINES = 80  # and at most 80 lines of log for FallbackToLogsOnError
 
@@ -343,26 +348,40 @@ class Node:
         self.root_paths = sorted({Path("/root", p.parts[2]) for p in needed if p.parts[:2] == ("/", "root") and len(p.parts) > 2})
 
     def cgroup(self, pod: Pod) -> Path:
-        return CGROUP_ROOT / pod.uid
+        return cgroup_root() / pod.uid
 
     def make_cgroup(self, pod: Pod) -> None:
+        """The container's memory limit, as the kubelet sets it: cgroup v2 `memory.max`, or v1
+        `memory.limit_in_bytes` (with swap included) on machines that still mount v1."""
         limit = ((pod.container.get("resources") or {}).get("limits") or {}).get("memory")
+        group = self.cgroup(pod)
         try:
-            CGROUP_ROOT.mkdir(exist_ok=True)
-            (CGROUP_ROOT.parent / "cgroup.subtree_control").write_text("+memory")
-            self.cgroup(pod).mkdir(exist_ok=True)
+            if CGROUP_V2:
+                for parent in (group.parent.parent, group.parent):  # a controller must be on in every parent
+                    parent.mkdir(exist_ok=True)
+                    (parent / "cgroup.subtree_control").write_text("+memory")
+            group.mkdir(parents=True, exist_ok=True)
             if limit:
-                (self.cgroup(pod) / "memory.max").write_text(str(quantity(str(limit))))
-                (self.cgroup(pod) / "memory.swap.max").write_text("0")
-        except OSError:
-            pass  # no cgroup v2 here: the pod runs without a memory limit
+                value = str(quantity(str(limit)))
+                if CGROUP_V2:
+                    (group / "memory.max").write_text(value)
+                    (group / "memory.swap.max").write_text("0")
+                else:
+                    (group / "memory.limit_in_bytes").write_text(value)
+                    try:
+                        (group / "memory.memsw.limit_in_bytes").write_text(value)
+                    except OSError:
+                        pass  # no swap accounting: there is no swap to escape to either
+        except OSError as exc:
+            print(f"node: no memory cgroup for {pod.name} ({exc}); it runs without a memory limit", file=sys.stderr, flush=True)
 
     def oom_killed(self, pod: Pod) -> bool:
+        name = "memory.events" if CGROUP_V2 else "memory.oom_control"
         try:
-            events = (self.cgroup(pod) / "memory.events").read_text()
+            events = (self.cgroup(pod) / name).read_text()
         except OSError:
             return False
-        return any(line.split()[0] == "oom_kill" and int(line.split()[1]) > 0 for line in events.splitlines())
+        return any(line.split()[0] == "oom_kill" and int(line.split()[1]) > 0 for line in events.splitlines() if line.strip())
 
     def remove_cgroup(self, pod: Pod) -> None:
         try:
