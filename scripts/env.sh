@@ -51,9 +51,14 @@ if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
     [ -z "$nobuild" ] || DS_BUILD_OPS=0 quiet "$venv/bin/pip" install -q -c "$cons" --no-build-isolation $nobuild
     touch "$venv/.complete"
 else
-    quiet "$venv/bin/pip" install -q --no-deps -e "$root"
+    # The environment is shared by checkouts (callers put their own operator/ first on PYTHONPATH);
+    # re-point its editable install only when another checkout last did (pip takes seconds).
+    if [ "$(cat "$venv/.checkout" 2>/dev/null)" != "$root" ]; then
+        quiet "$venv/bin/pip" install -q --no-deps -e "$root"
+    fi
     touch "$venv/.complete"  # when it was last used, for the pruning below
 fi
+echo "$root" >"$venv/.checkout"
 # A persistent cache must not grow by 2 GB with every pin change: keep this environment and the
 # group's most recently used other one (a second branch), remove older finished ones.
 ls -t "$base/$group"-*/.complete 2>/dev/null | tail -n +3 | while read -r done; do

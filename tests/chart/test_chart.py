@@ -21,7 +21,7 @@ RULES = [
      "verbs": ["get", "patch"]},
     {"apiGroups": ["tuneforge.io"], "resources": ["finetunejobs/finalizers", "mergejobs/finalizers", "quantizejobs/finalizers"],
      "verbs": ["update"]},
-    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch", "create"]},
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch", "create", "patch"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["services"], "verbs": ["create"]},

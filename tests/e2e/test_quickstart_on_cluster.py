@@ -97,3 +97,16 @@ def test_an_out_of_memory_worker_gets_the_helpful_reason(operator):
     assert (terminated["reason"], terminated["exitCode"]) == ("OOMKilled", 137)
     message = operator.json("get", "ftj", "small", "-n", ns)["status"]["message"]
     assert message.startswith("the worker ran out of memory (OOMKilled)"), message
+
+
+@pytest.mark.parametrize("verb, resource, allowed", [
+    ("create", "jobs.batch", True), ("patch", "jobs.batch", True), ("delete", "jobs.batch", False),
+    ("get", "secrets", False), ("list", "secrets", False), ("update", "finetunejobs.tuneforge.io", False),
+    ("patch", "finetunejobs.tuneforge.io/status", True), ("update", "finetunejobs.tuneforge.io/finalizers", True),
+    ("create", "pods", False), ("delete", "finetunejobs.tuneforge.io", False),
+])
+def test_the_operators_service_account_has_the_charts_permissions_and_no_more(operator, verb, resource, allowed):
+    """Asked of the real RBAC authorizer (a SubjectAccessReview), as the ServiceAccount the operator runs as."""
+    proc = operator.kubectl("auth", "can-i", verb, resource, "-n", "default",
+                            "--as=system:serviceaccount:tuneforge-system:tf-tuneforge")
+    assert proc.stdout.strip() == ("yes" if allowed else "no"), proc.stdout + proc.stderr

@@ -111,3 +111,15 @@ def test_token_chunks_drop_the_short_tail():
 def test_table_prints_missing_values_as_dashes():
     lines = table([{"type": "q4_k_m", "sizeBytes": 105_000_000, "bitsPerWeight": 6.27}])
     assert lines[1].split() == ["q4_k_m", "105.0", "6.27", "-", "-", "-"]
+
+
+def test_scores_are_the_same_from_every_position_or_the_scored_ones_only():
+    from tuneforge.backends.quality import scored
+
+    rng = np.random.default_rng(0)
+    chunk = [0, 1, 2, 3, 4, 0, 1, 2]
+    full, ref = log_softmax(rng.normal(size=(8, 5))), log_softmax(rng.normal(size=(8, 5)))
+    a, b = Scores(), Scores()
+    a.add(full, chunk, ref)
+    b.add(full[scored(8)], chunk, ref[scored(8)])
+    assert a.summary(True) == b.summary(True) and a.tokens == 3

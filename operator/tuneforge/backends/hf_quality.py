@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .quality import ReferenceTable, log_softmax, token_chunks
+from .quality import ReferenceTable, log_softmax, scored, token_chunks
 
 
 def logprobs_of(model):
@@ -16,7 +16,7 @@ def logprobs_of(model):
     def logprobs(chunk: list[int]):
         with torch.inference_mode():
             logits = model(torch.tensor([chunk], device=device)).logits[0]
-        return log_softmax(logits.float().cpu().numpy())
+        return log_softmax(logits[scored(len(chunk))].float().cpu().numpy())
     return logprobs
 
 

@@ -33,6 +33,12 @@ def scored(chunk_len: int) -> slice:
     return slice(chunk_len // 2, chunk_len - 1)
 
 
+def scored_rows(logprobs: np.ndarray, chunk_len: int) -> np.ndarray:
+    """The scored positions' rows, whether a backend gave every position or only those (cheaper: the
+    log-softmax over the vocabulary, and the reference table, for half the chunk)."""
+    return logprobs[scored(chunk_len)] if len(logprobs) == chunk_len else logprobs
+
+
 @dataclass
 class Scores:
     nll: float = 0.0
@@ -41,14 +47,15 @@ class Scores:
     tokens: int = 0
 
     def add(self, logprobs: np.ndarray, chunk: list[int], reference: np.ndarray | None = None) -> None:
-        """logprobs: (len(chunk), vocab) log-softmax of this model; reference: the same for the unquantized one."""
+        """logprobs: log-softmax of this model at every position of the chunk, or at the scored ones only;
+        reference: the same for the unquantized one."""
         part = scored(len(chunk))
-        lp = logprobs[part]
+        lp = scored_rows(logprobs, len(chunk))
         targets = np.asarray(chunk)[part.start + 1: part.stop + 1]
         self.nll -= float(lp[np.arange(len(targets)), targets].sum())
         self.tokens += len(targets)
         if reference is not None:
-            ref = reference[part].astype(np.float32)
+            ref = scored_rows(reference, len(chunk)).astype(np.float32)
             self.agree += int((ref.argmax(-1) == lp.argmax(-1)).sum())
             self.kl += float((np.exp(ref) * (ref - lp)).sum())
 
@@ -64,7 +71,8 @@ class Scores:
 class ReferenceTable:
     """The unquantized model's log-probabilities on every chunk, kept on disk (float16), for comparing outputs.
 
-    `logprobs` maps a chunk of token ids to a (len(chunk), vocab) log-softmax array.
+    `logprobs` maps a chunk of token ids to a log-softmax array of (len(chunk), vocab), or of the scored
+    positions only (see `scored`).
     """
 
     def __init__(self, chunks: list[list[int]], logprobs, scratch: Path):

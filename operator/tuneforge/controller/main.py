@@ -48,11 +48,9 @@ def _register(kind: str) -> None:
         reconcile.reconcile(body, patch, SETTINGS, logger)
 
     @kopf.on.update(GROUP, VERSION, plural, field="spec", id=f"{plural}-spec-changed")
-    def spec_changed(body, patch, logger, **_):
+    def spec_changed(body, patch, old, new, logger, **_):
         if (body.get("status") or {}).get("jobName"):
-            message = "spec changed after the job started; the change is not applied (create a new resource)"
-            kopf.warn(body, reason="SpecChangeIgnored", message=message)
-            patch.status["message"] = message
+            reconcile.apply_to_started(body, patch, old or {}, new or {}, logger)
             return
         reconcile.reconcile(body, patch, SETTINGS, logger)
 

@@ -127,3 +127,46 @@ def reconcile(body: dict[str, Any], patch: kopf.Patch, settings: Settings, logge
                      "(runPolicy.suspend or waiting for its Kueue queue)", {"jobName": job_name})
     else:
         write_status(patch, body, "Pending", "JobCreated", f"created Job {job_name}", {"jobName": job_name})
+
+
+def changed_paths(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted paths where two specs differ (a whole subtree once it differs in kind or is a list); a
+    missing mapping counts as an empty one, so adding runPolicy.suspend is that one field."""
+    if isinstance(old, dict) and new is None or old is None and isinstance(new, dict):
+        old, new = old or {}, new or {}
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [p for key in sorted(set(old) | set(new))
+                for p in changed_paths(old.get(key), new.get(key), f"{prefix}.{key}" if prefix else key)]
+    return [] if old == new else [prefix]
+
+
+def suspended(spec: dict[str, Any]) -> bool:
+    return bool((spec.get("runPolicy") or {}).get("suspend", False))
+
+
+def apply_to_started(body: dict[str, Any], patch: kopf.Patch, old: dict[str, Any], new: dict[str, Any], logger) -> None:
+    """A spec change once the Job exists: runPolicy.suspend reaches the Job (suspending stops its pods,
+    resuming starts them again, as batch/v1 does); any other change is reported and not applied."""
+    others = [p for p in changed_paths(old, new) if p != "runPolicy.suspend"]
+    name, namespace = body["status"]["jobName"], body["metadata"]["namespace"]
+    if suspended(old) != suspended(new):
+        if (new.get("scheduling") or {}).get("queueName"):
+            message = ("runPolicy.suspend is not applied to a job in a Kueue queue: Kueue decides when it runs "
+                       "(deactivate its Workload to stop it)")
+            kopf.warn(body, reason="SpecChangeIgnored", message=message)
+            patch.status["message"] = message
+        else:
+            kube.batch().patch_namespaced_job(name, namespace, {"spec": {"suspend": suspended(new)}},
+                                              _request_timeout=kube.TIMEOUT)
+            verb = "suspended" if suspended(new) else "resumed"
+            kopf.info(body, reason="Suspended" if suspended(new) else "Resumed", message=f"Job {name} {verb}")
+            logger.info("%s Job %s", verb, name)
+            if suspended(new):
+                write_status(patch, body, "Suspended", "Suspended", f"Job {name} suspended (runPolicy.suspend)")
+            else:
+                write_status(patch, body, "Pending", "Resumed", f"Job {name} resumed")
+    if others:
+        message = (f"spec changed after the job started ({', '.join(others)}); the change is not applied "
+                   "(create a new resource)")
+        kopf.warn(body, reason="SpecChangeIgnored", message=message)
+        patch.status["message"] = message

@@ -29,13 +29,30 @@ def _raw(response) -> dict[str, Any]:
     return json.loads(response.data)
 
 
-def newest_pod(namespace: str, kind: str, name: str) -> dict[str, Any] | None:
+def newest_pod(namespace: str, kind: str, name: str, succeeded: bool = False) -> dict[str, Any] | None:
     pods = _raw(kube.core().list_namespaced_pod(
         namespace, label_selector=f"{LABEL_JOB}={name},{LABEL_KIND}={kind}", _preload_content=False,
         _request_timeout=kube.TIMEOUT)).get("items") or []
     mine = [p for p in pods if (p["metadata"].get("labels") or {}).get(LABEL_JOB) == name
             and (p["metadata"].get("labels") or {}).get(LABEL_KIND) == kind]
-    return max(mine, key=lambda p: p["metadata"].get("creationTimestamp") or "", default=None)
+    return pod_to_report(mine, succeeded)
+
+
+COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
+
+
+def pod_to_report(pods: list[dict[str, Any]], succeeded: bool = False) -> dict[str, Any] | None:
+    """The pod whose state the resource shows. Rank 0 is the only rank of an Indexed Job that prints the
+    result (plain Jobs have one rank): for a succeeded Job, its newest pod. Otherwise the newest pod in
+    trouble, whatever its rank (a rank that ran out of memory explains the failure), else rank 0's newest."""
+    def newest(group: list[dict[str, Any]]) -> dict[str, Any] | None:
+        return max(group, key=lambda p: p["metadata"].get("creationTimestamp") or "", default=None)
+
+    rank0 = [p for p in pods if (p["metadata"].get("labels") or {}).get(COMPLETION_INDEX, "0") == "0"] or pods
+    if succeeded:
+        return newest([p for p in rank0 if not status.pod_problem(p)] or rank0)
+    troubled = [p for p in pods if status.pod_problem(p)]
+    return newest(troubled or rank0)
 
 
 def latest_progress(namespace: str, pod: dict[str, Any]) -> dict[str, Any] | None:
@@ -117,7 +134,7 @@ def _sync(namespace: str, kind: str, name: str, logger, with_progress: bool) -> 
         job = None
         if (parent.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             return  # the Job was cleaned up after finishing (ttlSecondsAfterFinished): keep the status
-    pod = newest_pod(namespace, kind, name)
+    pod = newest_pod(namespace, kind, name, succeeded=status.observe(job, None)["phase"] == "Succeeded")
     progress = None
     key = (namespace, kind, name)
     if with_progress and pod is not None and time.monotonic() - _last_progress.get(key, 0.0) >= PROGRESS_INTERVAL:

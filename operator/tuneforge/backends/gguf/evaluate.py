@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..quality import ReferenceTable, log_softmax, token_chunks
+from ..quality import ReferenceTable, log_softmax, scored, token_chunks
 from ..sampling import SAMPLE_PROMPT
 from .quantize import threads
 
@@ -30,7 +30,7 @@ def logprobs_of(llm):
     def logprobs(chunk: list[int]) -> np.ndarray:
         llm.reset()
         llm.eval(chunk)
-        return log_softmax(np.asarray(llm.scores[: len(chunk)]))
+        return log_softmax(np.asarray(llm.scores[scored(len(chunk))]))
     return logprobs
 
 

@@ -1,0 +1,75 @@
+"""A job's life on the real control plane: suspended and resumed through runPolicy.suspend, cleaned up
+by the real TTL controller, deleted through the real garbage collector, and a spec change after the
+start (a real generation bump) reported and not applied."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import yaml
+from clusterkit import restricted_namespace
+
+pytestmark = pytest.mark.slow
+
+
+def finetune(name: str, steps: int, **run_policy) -> dict:
+    return {"apiVersion": "tuneforge.io/v1alpha1", "kind": "FineTuneJob", "metadata": {"name": name}, "spec": {
+        "method": "lora", "model": {"uri": "builtin://smollm2-135m-instruct"},
+        "dataset": {"uri": "builtin://chat-mini", "format": "chat"},
+        "training": {"maxSteps": steps, "maxLength": 64, "batchSize": 1}, "runPolicy": run_policy}}
+
+
+def eventually(check, timeout: float = 120, every: float = 1):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(every)
+
+
+def test_suspend_resume_and_ttl(operator):
+    ns = restricted_namespace(operator, "lifecycle")
+    doc = finetune("paused", 2, suspend=True, ttlSecondsAfterFinished=3)
+    operator.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(doc), check=True)
+    assert eventually(lambda: operator.json("get", "ftj", "paused", "-n", ns).get("status", {}).get("phase") == "Suspended")
+    job = operator.json("get", "job", "paused-ftj", "-n", ns)
+    assert job["spec"]["suspend"] is True
+    assert operator.json("get", "pods", "-n", ns)["items"] == []
+
+    operator.kubectl("patch", "ftj", "paused", "-n", ns, "--type=merge", "-p", '{"spec":{"runPolicy":{"suspend":false}}}', check=True)
+    assert eventually(lambda: operator.json("get", "job", "paused-ftj", "-n", ns)["spec"]["suspend"] is False, 60)
+    wait = operator.kubectl("wait", "-n", ns, "--for=condition=Succeeded", "--timeout=600s", "ftj/paused", timeout=660)
+    assert wait.returncode == 0, wait.stderr
+    # The TTL controller deletes the finished Job; the resource and its status stay (GitOps stays in sync).
+    gone = eventually(lambda: operator.kubectl("get", "job", "paused-ftj", "-n", ns).returncode != 0, 60)
+    assert gone, "the TTL controller did not delete the Job"
+    time.sleep(3)
+    status = operator.json("get", "ftj", "paused", "-n", ns)["status"]
+    assert status["phase"] == "Succeeded" and status["output"]["uri"].startswith("pvc://")
+    reasons = [e["reason"] for e in operator.json("get", "events", "-n", ns)["items"] if e["involvedObject"]["name"] == "paused"]
+    assert "Resumed" in reasons, reasons
+
+
+def test_a_spec_change_after_the_start_is_reported_and_deletion_cleans_up(operator):
+    ns = restricted_namespace(operator, "changes")
+    operator.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(finetune("long", 500)), check=True)
+    assert eventually(lambda: operator.json("get", "ftj", "long", "-n", ns).get("status", {}).get("phase") == "Running", 180)
+
+    operator.kubectl("patch", "ftj", "long", "-n", ns, "--type=merge", "-p", '{"spec":{"training":{"maxSteps":5}}}', check=True)
+    resource = operator.json("get", "ftj", "long", "-n", ns)
+    assert resource["metadata"]["generation"] == 2
+    message = eventually(lambda: "not applied" in (operator.json("get", "ftj", "long", "-n", ns)["status"].get("message") or ""), 30)
+    assert message
+    status = operator.json("get", "ftj", "long", "-n", ns)["status"]
+    assert status["message"].startswith("spec changed after the job started (training.maxSteps); the change is not applied")
+    job = operator.json("get", "job", "long-ftj", "-n", ns)
+    assert json.loads(job["spec"]["template"]["metadata"]["annotations"]["tuneforge.io/worker-spec"])["spec"]["training"]["maxSteps"] == 500
+
+    # Deleting the resource: the real garbage collector removes its Job and pods; no finalizer hangs.
+    delete = operator.kubectl("delete", "ftj", "long", "-n", ns, "--timeout=60s", timeout=90)
+    assert delete.returncode == 0, delete.stderr
+    assert eventually(lambda: operator.json("get", "jobs,pods", "-n", ns)["items"] == [], 90), \
+        operator.kubectl("get", "jobs,pods", "-n", ns).stdout
