@@ -44,6 +44,7 @@ from typing import Any
 
 NODE = "tuneforge-node"
 STAGE = "/var/lib/tuneforge-node"  # where a pod's mount namespace sees this node's folder
+HOST = "/var/lib/tuneforge-node-host"  # and this machine's whole tree, before volumes cover parts of it
 CGROUP_V2 = Path("/sys/fs/cgroup/cgroup.controllers").exists()
 
 
@@ -208,7 +209,8 @@ class Pod:
         def staged(path: Path) -> str:
             return q(str(STAGE / path.relative_to(self.node.root)))
 
-        lines = ["set -e", "mount --make-rprivate /", f"mkdir -p {STAGE}", f"mount --bind {q(str(self.node.root))} {STAGE}"]
+        lines = ["set -e", "mount --make-rprivate /", f"mkdir -p {STAGE} {HOST}", f"mount --bind {q(str(self.node.root))} {STAGE}",
+                 f"mount --rbind / {HOST}"]
         # /root is private to root on most machines; the worker's interpreter may live under it.
         # Give this namespace a /root the container's user can pass through, holding only what it needs.
         real = self.dir / "realroot"
@@ -221,6 +223,10 @@ class Pod:
             lines += [f"mkdir -p {target}", f"mount --bind {staged(volumes[mount['name']])} {target}"]
             if mount.get("readOnly"):
                 lines.append(f"mount -o remount,bind,ro {target}")
+        # The image's code (this checkout, an environment outside /root) stays where it is, even under a
+        # folder a volume now covers (a checkout in /tmp, with an emptyDir on /tmp).
+        for code in self.node.code_paths:
+            lines += [f"mkdir -p {q(str(code))}", f"mount --bind {q(HOST + str(code))} {q(str(code))}"]
         target = q(self.container.get("terminationMessagePath", "/dev/termination-log"))
         lines += [f"[ -e {target} ] || touch {target}", f"mount --bind {staged(message)} {target}"]
         if self.node.cgroup(self).exists():
@@ -346,6 +352,9 @@ class Node:
         needed = [*(Path(p) for p in programs), *(Path(p).resolve() for p in programs),
                   *(Path(p).resolve() for p in (pythonpath or "").split(":") if p)]
         self.root_paths = sorted({Path("/root", p.parts[2]) for p in needed if p.parts[:2] == ("/", "root") and len(p.parts) > 2})
+        environments = {Path(p).parent.parent for p in programs} | {Path(p).resolve().parent.parent for p in programs}
+        self.code_paths = sorted({p for p in environments | {Path(p).resolve() for p in (pythonpath or "").split(":") if p}
+                                  if p.parts[:2] != ("/", "root")})
 
     def cgroup(self, pod: Pod) -> Path:
         return cgroup_root() / pod.uid
