@@ -61,10 +61,17 @@ def test_a_spec_change_after_the_start_is_reported_and_deletion_cleans_up(operat
     operator.kubectl("patch", "ftj", "long", "-n", ns, "--type=merge", "-p", '{"spec":{"training":{"maxSteps":5}}}', check=True)
     resource = operator.json("get", "ftj", "long", "-n", ns)
     assert resource["metadata"]["generation"] == 2
-    message = eventually(lambda: "not applied" in (operator.json("get", "ftj", "long", "-n", ns)["status"].get("message") or ""), 30)
-    assert message
-    status = operator.json("get", "ftj", "long", "-n", ns)["status"]
-    assert status["message"].startswith("spec changed after the job started (training.maxSteps); the change is not applied")
+    def spec_applied():
+        conditions = operator.json("get", "ftj", "long", "-n", ns)["status"].get("conditions") or []
+        return next((c for c in conditions if c["type"] == "SpecApplied"), None)
+
+    condition = eventually(spec_applied, 30)
+    assert condition and condition["status"] == "False" and condition["reason"] == "SpecChangeIgnored", condition
+    assert condition["message"].startswith("spec changed after the job started (training.maxSteps); the change is not applied")
+    time.sleep(6)  # the progress timer and pod events rewrite the status meanwhile; the condition stays
+    assert spec_applied() == condition
+    reasons = [e["reason"] for e in operator.json("get", "events", "-n", ns)["items"] if e["involvedObject"]["name"] == "long"]
+    assert "SpecChangeIgnored" in reasons
     job = operator.json("get", "job", "long-ftj", "-n", ns)
     assert json.loads(job["spec"]["template"]["metadata"]["annotations"]["tuneforge.io/worker-spec"])["spec"]["training"]["maxSteps"] == 500
 

@@ -57,3 +57,14 @@ def test_conditions_follow_kstatus_and_keep_transition_times():
     assert done["Stalled"]["lastTransitionTime"] == "then"
     stalled = {c["type"]: c["status"] for c in status.stalled(None, "InvalidSpec", "bad", 1)}
     assert stalled["Stalled"] == "True" and stalled["Failed"] == "True" and stalled["Reconciling"] == "False"
+
+
+def test_spec_applied_false_survives_the_phase_updates():
+    running = status.conditions(None, "Running", "Running", "running", 1)
+    marked = status.spec_not_applied(running, ["training.maxSteps"], 2)
+    assert marked[-1]["type"] == "SpecApplied" and marked[-1]["status"] == "False"
+    assert marked[-1]["message"] == ("spec changed after the job started (training.maxSteps); the change is not "
+                                     "applied (create a new resource)")
+    later = status.conditions(marked, "Succeeded", "Completed", "ok", 2)
+    assert [c["type"] for c in later] == ["Ready", "Reconciling", "Stalled", "Succeeded", "Failed", "SpecApplied"]
+    assert later[-1] == marked[-1]

@@ -123,3 +123,15 @@ def test_scores_are_the_same_from_every_position_or_the_scored_ones_only():
     a.add(full, chunk, ref)
     b.add(full[scored(8)], chunk, ref[scored(8)])
     assert a.summary(True) == b.summary(True) and a.tokens == 3
+
+
+def test_the_reference_table_holds_what_the_backend_gives(tmp_path):
+    from tuneforge.backends.quality import ReferenceTable, scored
+
+    rng = np.random.default_rng(1)
+    chunks = [[0, 1, 2, 3, 4, 0, 1, 2], [2, 1, 0, 4, 3, 2, 1, 0]]
+    tables = {n: log_softmax(rng.normal(size=(8, 5))) for n in range(2)}
+    full = ReferenceTable(chunks, lambda c: tables[chunks.index(c)], tmp_path / "a.npy")
+    half = ReferenceTable(chunks, lambda c: tables[chunks.index(c)][scored(8)], tmp_path / "b.npy")
+    assert half.table.shape == (2, 3, 5) and full.summary() == half.summary()
+    assert full.measure(lambda c: tables[chunks.index(c)]) == half.measure(lambda c: tables[chunks.index(c)][scored(8)])

@@ -83,7 +83,7 @@ class ReferenceTable:
             lp = logprobs(chunk)
             if self.table is None:
                 self.table = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.float16,
-                                                       shape=(len(chunks), len(chunk), lp.shape[-1]))
+                                                       shape=(len(chunks), *lp.shape))
             self.table[i] = lp
             self.scores.add(lp, chunk)
 

@@ -166,7 +166,9 @@ def apply_to_started(body: dict[str, Any], patch: kopf.Patch, old: dict[str, Any
             else:
                 write_status(patch, body, "Pending", "Resumed", f"Job {name} resumed")
     if others:
-        message = (f"spec changed after the job started ({', '.join(others)}); the change is not applied "
-                   "(create a new resource)")
+        current = body.get("status") or {}
+        conditions = patch.status.get("conditions") or current.get("conditions")
+        patch.status["conditions"] = status.spec_not_applied(conditions, others, body["metadata"].get("generation"))
+        message = patch.status["conditions"][-1]["message"]
         kopf.warn(body, reason="SpecChangeIgnored", message=message)
         patch.status["message"] = message

@@ -107,7 +107,7 @@ def conditions(previous: list[dict[str, Any]] | None, phase: str, reason: str, m
     """kstatus conditions for a phase; lastTransitionTime only moves when a status flips."""
     before = {c["type"]: c for c in previous or []}
     out = []
-    for kind, value in zip(("Ready", "Reconciling", "Stalled", "Succeeded", "Failed"), CONDITIONS[phase], strict=True):
+    for kind, value in zip(CONDITIONS_OF_PHASE, CONDITIONS[phase], strict=True):
         old = before.get(kind)
         changed = old is None or old.get("status") != value
         out.append({
@@ -115,7 +115,20 @@ def conditions(previous: list[dict[str, Any]] | None, phase: str, reason: str, m
             "lastTransitionTime": now() if changed else old.get("lastTransitionTime"),
             "observedGeneration": generation,
         })
+    # Conditions about something other than the phase (SpecApplied) stay until their owner changes them.
+    out += [c for kind, c in before.items() if kind not in CONDITIONS_OF_PHASE]
     return out
+
+
+CONDITIONS_OF_PHASE = ("Ready", "Reconciling", "Stalled", "Succeeded", "Failed")
+
+
+def spec_not_applied(previous: list[dict[str, Any]] | None, changed: list[str], generation: int | None) -> list[dict[str, Any]]:
+    """The conditions with SpecApplied=False: the resource's spec moved on after its Job started."""
+    message = f"spec changed after the job started ({', '.join(changed)}); the change is not applied (create a new resource)"
+    kept = [c for c in previous or [] if c["type"] != "SpecApplied"]
+    return kept + [{"type": "SpecApplied", "status": "False", "reason": "SpecChangeIgnored", "message": message,
+                    "lastTransitionTime": now(), "observedGeneration": generation}]
 
 
 def stalled(previous: list[dict[str, Any]] | None, reason: str, message: str, generation: int | None) -> list[dict[str, Any]]:
