@@ -10,12 +10,15 @@ each pod's container command as a local process, as the kubelet would run it in 
 - with the pod's env: plain values, `secretKeyRef` read from the Secret, `fieldRef` from the pod;
 - in a cgroup with the container's memory limit: an out-of-memory kill is reported as the kubelet
   reports it (reason OOMKilled, exit code 137);
+- with `$(VAR)` in command and args expanded from the container's env, as the kubelet expands it;
+- with /etc/hosts naming every pod of a headless Service's subdomain on this node (all at 127.0.0.1:
+  pods share this machine's network), which cluster DNS would answer for an Indexed Job's ranks;
 - then it reports phase, container state, exit code and termination message (`FallbackToLogsOnError`:
   the end of the log when the file is empty and the container failed), and serves the log to
   `kubectl logs` through the API server (/containerLogs), as a kubelet does.
 
 The image is not pulled: `--python` is the `python` of every tuneforge worker image (their commands
-start with `python -m tuneforge.worker`). Nothing here writes a worker's result on its behalf.
+start with `python -m tuneforge.worker`, or `torchrun`, found beside that `python`). Nothing here writes a worker's result on its behalf.
 Standard library only; run as root (mount namespaces, cgroups, changing user).
 
     python3 tests/support/node.py --kubeconfig-dir DIR --python PY [--pythonpath P]
@@ -29,6 +32,7 @@ import datetime as dt
 import http.server
 import json
 import os
+import re
 import shlex
 import signal
 import ssl
@@ -57,6 +61,16 @@ FALLBACK_LINES = 80  # and at most 80 lines of log for FallbackToLogsOnError
 
 def now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """The kubelet's expansion of `$(VAR)` in a command or argument: a defined variable is replaced,
+    `$$` is a literal `$`, anything else stays as written."""
+    def one(match: re.Match) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        return env.get(match.group(1), match.group(0))
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)", one, text)
 
 
 def quantity(value: str) -> int:
@@ -227,6 +241,7 @@ class Pod:
         # folder a volume now covers (a checkout in /tmp, with an emptyDir on /tmp).
         for code in self.node.code_paths:
             lines += [f"mkdir -p {q(str(code))}", f"mount --bind {q(HOST + str(code))} {q(str(code))}"]
+        lines.append(f"mount --bind {staged(self.node.hosts)} /etc/hosts")
         target = q(self.container.get("terminationMessagePath", "/dev/termination-log"))
         lines += [f"[ -e {target} ] || touch {target}", f"mount --bind {staged(message)} {target}"]
         if self.node.cgroup(self).exists():
@@ -235,17 +250,19 @@ class Pod:
         lines.append(f"exec setpriv --reuid={uid} --regid={gid} --clear-groups --no-new-privs -- {shlex.join(argv)}")
         return "\n".join(lines)
 
-    def command(self) -> list[str]:
+    def command(self, env: dict[str, str]) -> list[str]:
         """The container's command, or the image's entrypoint (from --entrypoint) with its args."""
-        command = list(self.container.get("command") or [])
+        command = [expand(a, env) for a in self.container.get("command") or []]
         if not command:
             image = self.container["image"].rsplit("/", 1)[-1].split(":")[0].split("@")[0]
             if image not in self.node.entrypoints:
                 raise LookupError(f"image {self.container['image']}: no command and no --entrypoint for '{image}'")
             command = [self.node.entrypoints[image]]
-        argv = [*command, *(self.container.get("args") or [])]
+        argv = [*command, *(expand(a, env) for a in self.container.get("args") or [])]
         if argv[0] in ("python", "python3"):
             argv[0] = self.node.python
+        elif "/" not in argv[0] and (Path(self.node.python).parent / argv[0]).exists():
+            argv[0] = str(Path(self.node.python).parent / argv[0])  # the image's other programs (torchrun)
         return argv
 
     def run(self) -> None:
@@ -273,6 +290,7 @@ class Pod:
             code, reason, text, started = self.run_once(volumes, message, env, restarts, last)
             policy = self.pod["spec"].get("restartPolicy", "Always")
             if self.killed or policy == "Never" or (policy == "OnFailure" and code == 0):
+                time.sleep(self.node.report_delay(self.name))
                 self.report_terminated(code, reason, text, started, restarts, last)
                 return
             # The kubelet restarts the container in place, backing off, and the pod stays Running.
@@ -294,8 +312,10 @@ class Pod:
                                                   for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")],
             "containerStatuses": [self.status({"running": {"startedAt": started}}, ready=True, restarts=restarts, last=last)]})
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(["unshare", "--mount", "--", "sh", "-c", self.script(volumes, message, self.command())],
+            self.proc = subprocess.Popen(["unshare", "--mount", "--", "sh", "-c", self.script(volumes, message, self.command(env))],
                                          stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            # The container's main process (unshare, sh and setpriv exec into it): tests kill it by this.
+            (self.dir / "pid").write_text(str(self.proc.pid))
             code = self.proc.wait()
         code = 128 - code if code < 0 else code
         oom = self.node.oom_killed(self)
@@ -346,6 +366,10 @@ class Node:
         self.deleting: set[str] = set()
         self.logs_port = logs_port
         self.pods: dict[str, Pod] = {}
+        root.mkdir(parents=True, exist_ok=True)
+        self.hosts = root / "hosts"
+        self.base_hosts = Path("/etc/hosts").read_text() if Path("/etc/hosts").exists() else "127.0.0.1 localhost\n"
+        self.hosts.write_text(self.base_hosts)
         # Folders under /root that a worker needs: its interpreter (a venv and the Python it links to)
         # and the checkout on its PYTHONPATH.
         programs = [python, *self.entrypoints.values()]
@@ -358,6 +382,31 @@ class Node:
 
     def cgroup(self, pod: Pod) -> Path:
         return cgroup_root() / pod.uid
+
+    def report_delay(self, pod_name: str) -> float:
+        """Seconds to wait before reporting that a pod's container ended: ROOT/report-delays.json maps
+        a pattern of pod names to seconds, so a test can say which rank of a Job is seen finishing last."""
+        try:
+            delays = json.loads((self.root / "report-delays.json").read_text())
+        except (OSError, ValueError):
+            return 0
+        return max((float(s) for pattern, s in delays.items() if re.fullmatch(pattern, pod_name)), default=0)
+
+    def update_hosts(self, pods: list[dict[str, Any]]) -> None:
+        """What cluster DNS answers for pods with a hostname and a headless Service's subdomain
+        (`rank-0.service`, `rank-0.service.ns.svc.cluster.local`): every pod here is 127.0.0.1. The
+        file is rewritten in place, so the pods that already mount it see new names."""
+        lines = []
+        for pod in pods:
+            spec, ns = pod["spec"], pod["metadata"]["namespace"]
+            if spec.get("hostname") and spec.get("subdomain"):
+                name = f"{spec['hostname']}.{spec['subdomain']}"
+                lines.append(f"127.0.0.1 {name}.{ns}.svc.cluster.local {name}.{ns}.svc {name}.{ns} {name}")
+        text = self.base_hosts + "".join(f"{line}\n" for line in sorted(lines))
+        if self.hosts.read_text() != text:
+            with open(self.hosts, "r+") as f:
+                f.write(text)
+                f.truncate()
 
     def make_cgroup(self, pod: Pod) -> None:
         """The container's memory limit, as the kubelet sets it: cgroup v2 `memory.max`, or v1
@@ -439,7 +488,9 @@ class Node:
     def sync(self) -> None:
         selector = urllib.parse.quote(f"spec.nodeName={NODE}")
         seen = set()
-        for pod in self.api.call("GET", f"/api/v1/pods?fieldSelector={selector}")["items"]:
+        pods = self.api.call("GET", f"/api/v1/pods?fieldSelector={selector}")["items"]
+        self.update_hosts([p for p in pods if not p["metadata"].get("deletionTimestamp")])
+        for pod in pods:
             meta, uid = pod["metadata"], pod["metadata"]["uid"]
             seen.add(uid)
             if meta.get("deletionTimestamp"):
