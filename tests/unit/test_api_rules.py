@@ -39,7 +39,6 @@ CASES = [
      "spec.deepspeed.offloadParameters: parameter offload needs ZeRO stage 3"),
     (finetune("full").set("spec.output", {"mergeAdapter": True}),
      "spec.output.mergeAdapter: method full trains the whole model; there is no adapter to merge"),
-    (finetune("lora").set("spec.resources", {"nodes": 2}), "spec.resources.nodes: multi-node training needs GPUs"),
     (finetune("lora").set("spec.training", {"assistantOnlyLoss": True}).set(
         "spec.dataset", {"uri": "builtin://calibration-mini", "format": "text"}),
      "spec.training.assistantOnlyLoss: assistant-only loss needs chat data"),

@@ -30,11 +30,11 @@ def test_several_gpus_use_torchrun_standalone():
                          "-m", "tuneforge.worker", "--spec", "/etc/tuneforge/spec.json")
 
 
-def test_several_nodes_meet_at_a_c10d_rendezvous_on_index_zero():
+def test_several_nodes_meet_at_a_static_rendezvous_on_index_zero_so_node_rank_is_the_index():
     doc = finetune("full").set("spec.resources", {"gpus": 8, "nodes": 2}).set("spec.deepspeed", {"stage": 3})
     p = plan(spec_of(doc))
-    assert p.command == ("torchrun", "--nproc_per_node=8", "--nnodes=2", "--rdzv_backend=c10d",
-                         "--rdzv_endpoint=$(TUNEFORGE_RENDEZVOUS_HOST):29500", "--node_rank=$(JOB_COMPLETION_INDEX)",
+    assert p.command == ("torchrun", "--nproc_per_node=8", "--nnodes=2", "--rdzv_backend=static",
+                         "--master_addr=$(TUNEFORGE_RENDEZVOUS_HOST)", "--master_port=29500", "--node_rank=$(JOB_COMPLETION_INDEX)",
                          "-m", "tuneforge.worker", "--spec", "/etc/tuneforge/spec.json")
     assert (p.launcher, p.gpus, p.nodes) == ("torchrun", 8, 2)
     assert p.env["TUNEFORGE_DEEPSPEED_STAGE"] == "3"

@@ -169,8 +169,6 @@ class FineTuneSpec(JobSpec):
             yield "deepspeed.offloadParameters", "parameter offload needs ZeRO stage 3"
         if m not in ADAPTER_METHODS and self.output.merge_adapter:
             yield "output.mergeAdapter", f"method {m} trains the whole model; there is no adapter to merge"
-        if self.resources.nodes > 1 and self.resources.gpus == 0:
-            yield "resources.nodes", "multi-node training needs GPUs: set resources.gpus"
         if self.training.assistant_only_loss and self.dataset.format != "chat":
             yield "training.assistantOnlyLoss", "assistant-only loss needs chat data"
         if self.training.eval_steps and not (self.dataset.validation_split or self.dataset.validation_fraction):

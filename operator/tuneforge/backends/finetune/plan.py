@@ -7,9 +7,9 @@ from ..worker_plan import RENDEZVOUS_ENV, RENDEZVOUS_PORT, WORKER_COMMAND, WORKE
 
 
 def plan(spec: FineTuneSpec) -> WorkerPlan:
-    """One process per GPU through torchrun; several nodes form an Indexed Job that meets at a c10d
-    rendezvous on the pod with index 0 (reached through a headless Service), each pod's node rank
-    being its completion index, as JobSet and Kubeflow do it."""
+    """One process per GPU through torchrun; several nodes form an Indexed Job whose pods meet at a
+    static rendezvous on the pod with index 0 (reached through a headless Service), each pod's node
+    rank being its completion index, as Kubeflow's PyTorchJob does it."""
     env = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_TELEMETRY": "1"}
     gpus, nodes = spec.resources.gpus, spec.resources.nodes
     launcher = "torchrun" if gpus > 1 or nodes > 1 or spec.deepspeed is not None else "python"
@@ -51,17 +51,20 @@ def deepspeed_config(spec: FineTuneSpec) -> dict | None:
 
 
 def torchrun_args(spec: FineTuneSpec, rendezvous_host: str | None = None, port: int = RENDEZVOUS_PORT) -> list[str]:
-    """torchrun options: one process per GPU; several nodes meet at a c10d rendezvous.
+    """torchrun options: one process per GPU; several nodes meet at a static rendezvous.
 
-    On a cluster the rendezvous host is the headless Service of the Indexed Job (rank 0's pod), and
-    each pod's node rank is its completion index, as JobSet and Kubeflow do it.
+    On a cluster the rendezvous host is the pod with completion index 0 (its name under the Indexed
+    Job's headless Service), and each pod's node rank is its completion index. Static, not c10d: a
+    c10d rendezvous hands out node ranks in order of arrival and ignores --node_rank, so global rank 0
+    (the one that saves the model and prints the result) could run in any pod, and the pod the
+    operator reads the result from (index 0) would have none. The end-to-end test showed exactly that.
     """
     gpus, nodes = max(spec.resources.gpus, 1), spec.resources.nodes
     args = [f"--nproc_per_node={gpus}", f"--nnodes={nodes}"]
     if nodes > 1:
         if rendezvous_host is None:
             raise ValueError("multi-node training needs the rendezvous host")
-        args += ["--rdzv_backend=c10d", f"--rdzv_endpoint={rendezvous_host}:{port}",
+        args += ["--rdzv_backend=static", f"--master_addr={rendezvous_host}", f"--master_port={port}",
                  "--node_rank=$(JOB_COMPLETION_INDEX)"]
     else:
         args += ["--standalone"]
