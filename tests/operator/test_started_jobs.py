@@ -44,3 +44,14 @@ def test_a_succeeded_job_reads_its_result_from_the_pod_that_succeeded_not_an_ear
     later_rank1 = pod("j-1", "2026-11-29T10:06:00Z", "1", {"exitCode": 0, "reason": "Completed"})
     assert pod_to_report([failed, done, later_rank1], succeeded=True)["metadata"]["name"] == "j-0-b"
     assert pod_to_report([failed, done, later_rank1])["metadata"]["name"] == "j-0-a"
+
+
+def test_a_finished_row_shows_the_workers_final_loss_even_when_no_step_was_seen():
+    from tuneforge.controller.sync import desired_status
+
+    parent = {"metadata": {"generation": 1}, "status": {"progress": {"stage": "loading model", "percent": 0}}}
+    job = {"status": {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1}}
+    done = {"exitCode": 0, "reason": "Completed", "message": '::tuneforge::result {"uri": "pvc://o/x", "finalLoss": 1.25}'}
+    new = desired_status(parent, job, pod("j", "2026-11-29T10:00:00Z", None, done), None)
+    assert new["phase"] == "Succeeded"
+    assert new["progress"]["percent"] == 100 and new["progress"]["loss"] == 1.25 and new["progress"]["eta"] == "0s"

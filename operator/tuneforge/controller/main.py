@@ -11,6 +11,9 @@ from .settings import Settings
 
 SETTINGS = Settings.from_env()
 MANAGED = {LABEL_MANAGED_BY: "tuneforge-operator"}
+# Set by `tuneforge operator --namespace ...` with exact names: the operator then needs no permission
+# at cluster scope (kopf would otherwise list namespaces and watch CRDs cluster-wide).
+EXACT_NAMESPACES = False
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
@@ -29,6 +32,9 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # Handlers call the synchronous Kubernetes client; asyncio's default pool (CPUs + 4 threads)
     # queues resources behind each other's network round trips when many arrive at once.
     settings.execution.max_workers = 32
+    # The watched namespaces as given and the CRDs as discovered at start (helm installs them first),
+    # instead of watching both cluster-wide: a namespace-scoped install holds only Roles.
+    settings.scanning.disabled = EXACT_NAMESPACES
 
 
 @kopf.on.startup()
@@ -45,14 +51,16 @@ def _register(kind: str) -> None:
     @kopf.on.resume(GROUP, VERSION, plural, id=f"{plural}-resume")
     @kopf.on.create(GROUP, VERSION, plural, id=f"{plural}-create")
     def create(body, patch, logger, **_):
-        reconcile.reconcile(body, patch, SETTINGS, logger)
+        if reconcile.reconcile(body, patch, SETTINGS, logger):
+            sync.sync(body["metadata"]["namespace"], kind, body["metadata"]["name"], logger)
 
     @kopf.on.update(GROUP, VERSION, plural, field="spec", id=f"{plural}-spec-changed")
     def spec_changed(body, patch, old, new, logger, **_):
         if (body.get("status") or {}).get("jobName"):
             reconcile.apply_to_started(body, patch, old or {}, new or {}, logger)
             return
-        reconcile.reconcile(body, patch, SETTINGS, logger)
+        if reconcile.reconcile(body, patch, SETTINGS, logger):
+            sync.sync(body["metadata"]["namespace"], kind, body["metadata"]["name"], logger)
 
     # An event handler, not on.delete: that would put a finalizer on every resource.
     @kopf.on.event(GROUP, VERSION, plural, id=f"{plural}-deleted", when=lambda type, **_: type == "DELETED")

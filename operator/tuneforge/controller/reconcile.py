@@ -64,8 +64,10 @@ def resolve_inputs(body: dict[str, Any], settings: Settings, patch: kopf.Patch) 
     return res.spec
 
 
-def create_children(resource: Resource, body: dict[str, Any], worker_spec: dict[str, Any], settings: Settings, logger) -> str:
-    """Step 3: headless Service (several nodes), then the Job carrying the worker spec; adopted, idempotent."""
+def create_children(resource: Resource, body: dict[str, Any], worker_spec: dict[str, Any], settings: Settings,
+                    logger) -> tuple[str, bool]:
+    """Step 3: headless Service (several nodes), then the Job carrying the worker spec; adopted, idempotent.
+    The Job's name, and whether it was created now (False: it already existed)."""
     namespace = body["metadata"]["namespace"]
     backend = backend_for(resource)
     plan = backend.worker_plan(resource)
@@ -78,7 +80,8 @@ def create_children(resource: Resource, body: dict[str, Any], worker_spec: dict[
         metrics.JOBS_CREATED.labels(resource.kind, backend.name).inc()
         kopf.info(body, reason="JobCreated", message=f"created Job {job['metadata']['name']} ({backend.name} backend)")
         logger.info("created Job %s", job["metadata"]["name"])
-    return job["metadata"]["name"]
+        return job["metadata"]["name"], True
+    return job["metadata"]["name"], False
 
 
 def api_message(exc: kubernetes.client.ApiException) -> str:
@@ -102,17 +105,20 @@ def write_status(patch: kopf.Patch, body: dict[str, Any], phase: str, reason: st
     metrics.track(body, phase)
 
 
-def reconcile(body: dict[str, Any], patch: kopf.Patch, settings: Settings, logger) -> None:
+def reconcile(body: dict[str, Any], patch: kopf.Patch, settings: Settings, logger) -> bool:
+    """True when the resource's Job already existed (an operator died between creating it and recording
+    it): it is recorded now, and the caller mirrors its state at once, since its events may all have
+    been seen before the resource named it."""
     if (body.get("status") or {}).get("jobName"):
-        return  # the Job exists; its events drive the status from here on
+        return False  # the Job exists; its events drive the status from here on
     resource = parse_or_stall(body, patch, logger)
     if resource is None:
-        return
+        return False
     try:
         worker_spec = resolve_inputs(body, settings, patch)
         if worker_spec is None:
-            return
-        job_name = create_children(resource, body, worker_spec, settings, logger)
+            return False
+        job_name, created = create_children(resource, body, worker_spec, settings, logger)
     except kubernetes.client.ApiException as exc:
         if exc.status in (429, 500, 502, 503, 504):
             metrics.API_RETRIES.labels(resource.kind).inc()
@@ -121,12 +127,22 @@ def reconcile(body: dict[str, Any], patch: kopf.Patch, settings: Settings, logge
         # try again, since the fix (a Role, a quota) is made outside this resource.
         message = f"cannot create the worker Job: {api_message(exc)} (retrying every {RETRY_REFUSED_SECONDS} s)"
         write_status(patch, body, "Pending", "JobRefused", message)
+        kopf.warn(body, reason="JobRefused", message=message)
         raise kopf.TemporaryError(message, delay=RETRY_REFUSED_SECONDS) from exc
+    if not created:
+        meta = body["metadata"]
+        kube.custom().patch_namespaced_custom_object_status(
+            GROUP, VERSION, meta["namespace"], PLURALS[resource.kind], meta["name"], {"status": {"jobName": job_name}},
+            _request_timeout=kube.TIMEOUT)
+        kopf.info(body, reason="JobAdopted", message=f"kept Job {job_name}, created before the operator restarted")
+        logger.info("adopted Job %s", job_name)
+        return True
     if resource.spec.run_policy.suspend or resource.spec.scheduling.queue_name:
         write_status(patch, body, "Suspended", "Suspended", f"created Job {job_name}, suspended "
                      "(runPolicy.suspend or waiting for its Kueue queue)", {"jobName": job_name})
     else:
         write_status(patch, body, "Pending", "JobCreated", f"created Job {job_name}", {"jobName": job_name})
+    return False
 
 
 def changed_paths(old: Any, new: Any, prefix: str = "") -> list[str]:

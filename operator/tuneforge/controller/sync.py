@@ -94,8 +94,14 @@ def desired_status(parent: dict[str, Any], job: dict[str, Any] | None, pod: dict
         new["output"] = {k: v for k, v in {"uri": result.get("uri"), "files": result.get("files"),
                                            "totalBytes": result.get("totalBytes"), "finalLoss": result.get("finalLoss")}.items()
                          if v is not None}
-        if current.get("progress", {}).get("totalSteps"):
-            new["progress"] = {**current["progress"], "step": current["progress"]["totalSteps"], "percent": 100, "etaSeconds": 0, "eta": "0s"}
+        # The finished row of `kubectl get`: complete, with the worker's final loss (the progress timer
+        # may never have seen a step's loss in a short run).
+        done = {**(new.get("progress") or current.get("progress") or {}), "percent": 100, "etaSeconds": 0, "eta": "0s"}
+        if done.get("totalSteps"):
+            done["step"] = done["totalSteps"]
+        if result.get("finalLoss") is not None:
+            done["loss"] = result["finalLoss"]
+        new["progress"] = done
     return new
 
 
