@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 
 import cluster as control_plane  # noqa: E402
-from clusterkit import ROOT, Kube  # noqa: E402
+from clusterkit import OPERATOR_NAMESPACE, RELEASE_VALUES, ROOT, Kube  # noqa: E402
 
 
 def operator_program() -> str:
@@ -59,8 +59,8 @@ def crds(kube: Kube) -> Kube:
 def operator(crds: Kube) -> Kube:
     """`helm install` of the chart as a user runs it; its Deployment's pod runs on the node stand-in as
     the chart's ServiceAccount (a token from the TokenRequest API), cluster-wide."""
-    crds.helm("install", "tf", str(ROOT / "charts" / "tuneforge"), "-n", "tuneforge-system", "--create-namespace",
-              "--set", "defaultOutputClaim=outputs", "--set", "metrics.enabled=false", "--wait", "--timeout", "180s")
+    crds.helm("install", "tf", str(ROOT / "charts" / "tuneforge"), "-n", OPERATOR_NAMESPACE, "--create-namespace",
+              *RELEASE_VALUES, "--wait", "--timeout", "180s")
     return crds
 
 

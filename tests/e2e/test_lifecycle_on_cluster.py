@@ -1,6 +1,6 @@
 """A job's life on the real control plane: suspended and resumed through runPolicy.suspend, cleaned up
-by the real TTL controller, deleted through the real garbage collector, and a spec change after the
-start (a real generation bump) reported and not applied."""
+by the real TTL controller, progress read from a running worker's log, deleted through the real garbage
+collector, and a spec change after the start (a real generation bump) reported and not applied."""
 
 from __future__ import annotations
 
@@ -9,30 +9,14 @@ import time
 
 import pytest
 import yaml
-from clusterkit import restricted_namespace
+from clusterkit import eventually, finetune, restricted_namespace
 
 pytestmark = pytest.mark.slow
 
 
-def finetune(name: str, steps: int, **run_policy) -> dict:
-    return {"apiVersion": "tuneforge.io/v1alpha1", "kind": "FineTuneJob", "metadata": {"name": name}, "spec": {
-        "method": "lora", "model": {"uri": "builtin://smollm2-135m-instruct"},
-        "dataset": {"uri": "builtin://chat-mini", "format": "chat"},
-        "training": {"maxSteps": steps, "maxLength": 64, "batchSize": 1}, "runPolicy": run_policy}}
-
-
-def eventually(check, timeout: float = 120, every: float = 1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(every)
-
-
 def test_suspend_resume_and_ttl(operator):
     ns = restricted_namespace(operator, "lifecycle")
-    doc = finetune("paused", 2, suspend=True, ttlSecondsAfterFinished=3)
+    doc = finetune("paused", runPolicy={"suspend": True, "ttlSecondsAfterFinished": 3})
     operator.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(doc), check=True)
     assert eventually(lambda: operator.json("get", "ftj", "paused", "-n", ns).get("status", {}).get("phase") == "Suspended")
     job = operator.json("get", "job", "paused-ftj", "-n", ns)
@@ -55,9 +39,15 @@ def test_suspend_resume_and_ttl(operator):
 
 def test_a_spec_change_after_the_start_is_reported_and_deletion_cleans_up(operator):
     ns = restricted_namespace(operator, "changes")
-    operator.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(finetune("long", 500)), check=True)
+    operator.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(finetune("long", training={"maxSteps": 500, "maxLength": 64, "batchSize": 1})), check=True)
     assert eventually(lambda: operator.json("get", "ftj", "long", "-n", ns).get("status", {}).get("phase") == "Running", 180)
 
+    # Progress comes from the worker's protocol lines in its log, read through the API server.
+    def progress():
+        seen = operator.json("get", "ftj", "long", "-n", ns)["status"].get("progress") or {}
+        return seen if seen.get("step") else None
+    seen = eventually(progress, 180)
+    assert seen and seen["totalSteps"] == 500 and 0 < seen["percent"] < 100 and seen["loss"] > 0, seen
     operator.kubectl("patch", "ftj", "long", "-n", ns, "--type=merge", "-p", '{"spec":{"training":{"maxSteps":5}}}', check=True)
     resource = operator.json("get", "ftj", "long", "-n", ns)
     assert resource["metadata"]["generation"] == 2

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from clusterkit import ROOT, node_path, restricted_namespace
+from clusterkit import ROOT, describe, finetune, node_path, restricted_namespace
 
 pytestmark = pytest.mark.slow
 
@@ -64,26 +64,20 @@ def test_kubectl_apply_of_the_quickstart_reaches_succeeded_with_real_workers(ope
     assert "::tuneforge::result" in logs
 
 
-def describe(kube, ns: str) -> str:
-    return "\n".join(kube.kubectl(*args).stdout[-3000:] for args in (
-        ("get", "ftj,qj,jobs,pods", "-n", ns, "-o", "wide"), ("describe", "ftj,qj", "-n", ns),
-        ("logs", "-n", "tuneforge-system", "deploy/tf-tuneforge", "--tail=40")))
-
-
-def finetune(name: str, **spec) -> dict:
-    base = {"method": "lora", "model": {"uri": "builtin://smollm2-135m-instruct"},
-            "dataset": {"uri": "builtin://chat-mini", "format": "chat"}, "training": {"maxSteps": 2, "maxLength": 64}}
-    return {"apiVersion": "tuneforge.io/v1alpha1", "kind": "FineTuneJob", "metadata": {"name": name}, "spec": {**base, **spec}}
-
-
-def test_a_worker_that_fails_is_failed_with_its_own_message(operator):
+def test_a_worker_that_fails_is_failed_with_its_own_message_and_stops_its_chain(operator):
     ns = restricted_namespace(operator, "failing")
     doc = finetune("nodata", dataset={"uri": "pvc://data/chats.jsonl", "format": "chat"})
-    operator.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(doc), check=True)
-    wait = operator.kubectl("wait", "-n", ns, "--for=condition=Failed", "--timeout=300s", "ftj/nodata", timeout=360)
+    downstream = {"apiVersion": "tuneforge.io/v1alpha1", "kind": "QuantizeJob", "metadata": {"name": "after"},
+                  "spec": {"method": "gguf", "model": {"fromJob": {"kind": "FineTuneJob", "name": "nodata"}}}}
+    operator.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all([downstream, doc]), check=True)
+    wait = operator.kubectl("wait", "-n", ns, "--for=condition=Failed", "--timeout=300s", "ftj/nodata", "qj/after",
+                            timeout=360)
     assert wait.returncode == 0, wait.stderr + describe(operator, ns)
     message = operator.json("get", "ftj", "nodata", "-n", ns)["status"]["message"]
     assert message.startswith("the worker failed: pvc://data/chats.jsonl:") and "does not exist" in message, message
+    after = operator.json("get", "qj", "after", "-n", ns)["status"]["message"]
+    assert after.startswith("FineTuneJob/nodata failed: the worker failed: pvc://data/chats.jsonl:"), after
+    assert [j["metadata"]["name"] for j in operator.json("get", "jobs", "-n", ns)["items"]] == ["nodata-ftj"]
 
 
 def test_an_out_of_memory_worker_gets_the_helpful_reason(operator):

@@ -1,5 +1,7 @@
-"""A small compatibility layer over kmock 0.8's Kubernetes emulator, closing the gaps that matter
-to a kopf operator (each is a known limitation of kmock 0.8, not something tuneforge relies on):
+"""A small compatibility layer over kmock 0.8's Kubernetes emulator, for the faults a real API server
+cannot easily be made to answer (tests/operator/test_robustness.py); everything else runs against the
+real control plane (tests/e2e). It closes the gaps that matter to a kopf operator (each a known
+limitation of kmock 0.8, not something tuneforge relies on):
 
 - objects get no metadata.uid / resourceVersion / creationTimestamp / generation on creation:
   added here, since ownerReferences and kstatus observedGeneration need them;
@@ -9,7 +11,6 @@ to a kopf operator (each is a known limitation of kmock 0.8, not something tunef
 - metadata.generateName is not honoured (kopf names its Events that way): a name is generated here;
 - a failed JSON-patch `test` (kopf's optimistic check of resourceVersion) is answered 500: it is
   answered 422 Unprocessable Entity here, as the API server does (kopf then retries next cycle);
-- no garbage collection of owned objects: deletion tests assert the ownerReferences instead.
 """
 
 from __future__ import annotations
@@ -50,12 +51,18 @@ class Emulator(kmock.KubernetesEmulator):
     def inject(self, method: str, path: str, status: int, times: int = 1) -> None:
         """Answer the next `times` requests `METHOD path` with an error of this status."""
         self.__dict__.setdefault("_injected", []).append([method.upper(), path, status, times])
+        self.__dict__.setdefault("_fired", {}).setdefault((method.upper(), path), 0)
+
+    def fired(self, method: str, path: str) -> int:
+        """How many injected errors were answered to `METHOD path`."""
+        return self.__dict__.get("_fired", {}).get((method.upper(), path), 0)
 
     async def _handle(self, request):
         for entry in self.__dict__.get("_injected", []):
             method, path, status, times = entry
             if times > 0 and str(request.method).upper().endswith(method) and request.url.path == path:
                 entry[3] -= 1
+                self.__dict__["_fired"][(method, path)] += 1
                 raise Injected(status=status, reason="Conflict" if status == 409 else "InternalError")
         if request.resource is not None and request.action == enums.action.CREATE and isinstance(request.data, dict):
             meta = request.data.setdefault("metadata", {})

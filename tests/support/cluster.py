@@ -118,10 +118,11 @@ def spawn(name: str, args: list[str], logs: Path) -> int:
 
 
 def start(root: Path, timeout: float = 120, worker_python: str | None = None, pythonpath: str | None = None,
-          entrypoints: dict[str, str] | None = None) -> Cluster:
+          entrypoints: dict[str, str] | None = None, controllers: bool = True) -> Cluster:
     """Start the control plane in `root`; with `worker_python`, also the node stand-in (tests/support/node.py)
     that runs pods' `python` commands with that interpreter, and images named in `entrypoints`
-    (image name -> program, e.g. operator -> the operator environment's `tuneforge`) with that program."""
+    (image name -> program, e.g. operator -> the operator environment's `tuneforge`) with that program.
+    Without `controllers`, no kube-controller-manager: Jobs stay as created (bench/operator counts them)."""
     root = root.resolve()
     bin_dir = binaries()
     pki, logs = root / "pki", root / "logs"
@@ -154,6 +155,8 @@ def start(root: Path, timeout: float = 120, worker_python: str | None = None, py
         kubeconfig(cluster.kubeconfig, server, pki, "admin")
         cm_config = kubeconfig(root / "controller-manager.kubeconfig", server, pki, "controller-manager")
         wait_ready(cluster, timeout)
+        if not controllers:
+            return cluster
         pids["kube-controller-manager"] = spawn("kube-controller-manager", [
             str(bin_dir / "kube-controller-manager"), f"--kubeconfig={cm_config}", f"--controllers={CONTROLLERS}",
             "--leader-elect=false", f"--service-account-private-key-file={pki / 'sa.key'}", f"--root-ca-file={pki / 'ca.crt'}",
