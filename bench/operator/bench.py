@@ -1,10 +1,13 @@
-"""The tuneforge operator against a bare kopf floor: N FineTuneJobs -> N Jobs on kmock's emulator.
+"""The tuneforge operator against a bare kopf floor: N FineTuneJobs -> N Jobs, on a real kube-apiserver
+(`--server real`: etcd and kube-apiserver built from their Go modules, bench/operator/real_server.py)
+or on kmock's emulator (`--server emulator`, the default).
 
-    $(scripts/env.sh operator)/bin/python bench/operator/bench.py [--resources 1000] [--rounds 2] [--sides ...]
+    $(scripts/env.sh operator)/bin/python bench/operator/bench.py [--server real] [--resources 1000] [--rounds 2] [--sides ...]
 
-For each side, in turn and in fresh processes: start the emulator, start the operator, POST N
-FineTuneJobs, and time from the first POST until N Jobs exist. The operator's peak RSS is VmHWM
-from /proc. Sides:
+For each side, in turn and in a fresh operator process: start the operator, POST N FineTuneJobs,
+and time from the first POST until N Jobs exist. The emulator is a fresh process per run; the real
+server is one for the whole run, emptied between runs. The operator's peak RSS is VmHWM from /proc.
+Sides:
 
 - floor: `kopf run bench/operator/floor.py`, a bare kopf handler that only creates a Job;
 - tuneforge: `tuneforge operator -A` (validation, planning, the Job, one status PATCH with kstatus
@@ -24,6 +27,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from statistics import median
@@ -82,36 +86,57 @@ async def drive(url: str, count: int, timeout: float) -> float:
             await asyncio.sleep(0.2)
 
 
+def operator_command(side: str) -> list[str]:
+    if side in ("floor", "floor-event"):
+        return [sys.executable, "-m", "kopf", "run", str(HERE / "floor.py"), "--standalone", "--all-namespaces"]
+    if side == "tuneforge-no-events":
+        return [sys.executable, "-m", "kopf", "run", str(HERE / "no_events.py"), "--standalone", "--all-namespaces"]
+    return [sys.executable, "-m", "tuneforge.cli", "operator", "--all-namespaces"]
+
+
+def start_operator(side: str, env: dict[str, str]) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'operator'}:{os.environ.get('PYTHONPATH', '')}", **env,
+           "TUNEFORGE_METRICS_PORT": str(free_port()),  # a leftover operator must not make this one wait for its port
+           "FLOOR_EVENT": "1" if side == "floor-event" else "0"}
+    operator = subprocess.Popen(operator_command(side), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(3)  # the operator lists and starts watching
+    return operator
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(30)
+
+
+def one_real(server, side: str, count: int, timeout: float) -> tuple[float, float]:
+    operator = start_operator(side, server.env())
+    try:
+        seconds = asyncio.run(server.drive([resource(i) for i in range(count)], timeout))
+        print(f"  {side}: operator CPU {cpu_seconds(operator.pid):.1f} s", file=sys.stderr)
+        return seconds, peak_rss_mib(operator.pid)
+    finally:
+        stop(operator)
+        asyncio.run(server.clear())
+
+
 def one(side: str, count: int, timeout: float) -> tuple[float, float]:
     port = free_port()
     env = dict(os.environ, PYTHONPATH=f"{ROOT / 'operator'}:{os.environ.get('PYTHONPATH', '')}")
     emulator = subprocess.Popen([sys.executable, *(os.environ.get("BENCH_EMULATOR") or str(HERE / "emulator.py")).split(), str(port)], stdout=subprocess.PIPE,
                                 text=True, env=env)
     url = emulator.stdout.readline().strip().rstrip("/")
-    env["TUNEFORGE_KUBE_SERVER"] = url
     kubeconfig = Path(f"/tmp/bench-operator-{port}.kubeconfig")
     kubeconfig.write_text(f"apiVersion: v1\nkind: Config\nclusters: [{{name: e, cluster: {{server: '{url}'}}}}]\n"
                           "users: [{name: u, user: {}}]\ncontexts: [{name: c, context: {cluster: e, user: u}}]\n"
                           "current-context: c\n")
-    env["KUBECONFIG"] = str(kubeconfig)
-    env["TUNEFORGE_METRICS_PORT"] = str(free_port())  # a leftover operator must not make this one wait for its port
-    env["FLOOR_EVENT"] = "1" if side == "floor-event" else "0"
-    if side in ("floor", "floor-event"):
-        cmd = [sys.executable, "-m", "kopf", "run", str(HERE / "floor.py"), "--standalone", "--all-namespaces"]
-    elif side == "tuneforge-no-events":
-        cmd = [sys.executable, "-m", "kopf", "run", str(HERE / "no_events.py"), "--standalone", "--all-namespaces"]
-    else:
-        cmd = [sys.executable, "-m", "tuneforge.cli", "operator", "--all-namespaces"]
-    operator = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    operator = start_operator(side, {"TUNEFORGE_KUBE_SERVER": url, "KUBECONFIG": str(kubeconfig)})
     try:
-        time.sleep(3)  # the operator lists and starts watching
         seconds = asyncio.run(drive(url, count, timeout))
         print(f"  {side}: operator CPU {cpu_seconds(operator.pid):.1f} s, emulator CPU {cpu_seconds(emulator.pid):.1f} s",
               file=sys.stderr)
         return seconds, peak_rss_mib(operator.pid)
     finally:
-        operator.terminate()
-        operator.wait(30)
+        stop(operator)
         emulator.terminate()
         print(emulator.stdout.read()[-6000:], file=sys.stderr) if os.environ.get("BENCH_EMULATOR") else None
         emulator.wait(30)
@@ -120,6 +145,7 @@ def one(side: str, count: int, timeout: float) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--server", choices=("emulator", "real"), default="emulator")
     parser.add_argument("--resources", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=900)
@@ -130,15 +156,24 @@ def main() -> None:
     if unknown := set(sides) - set(SIDES):
         parser.error(f"unknown side(s) {', '.join(sorted(unknown))}; choose from {', '.join(SIDES)}")
     results: dict[str, list[tuple[float, float]]] = {side: [] for side in sides}
-    for _ in range(args.rounds):
-        for side in sides:
-            results[side].append(one(side, args.resources, args.timeout))
-            print(side, f"{results[side][-1][0]:.1f} s, {results[side][-1][1]:.0f} MiB", flush=True)
+    server = None
+    if args.server == "real":
+        from real_server import Server
+        server = Server(Path(tempfile.mkdtemp(prefix="bench-operator-")))
+    try:
+        for _ in range(args.rounds):
+            for side in sides:
+                run = one(side, args.resources, args.timeout) if server is None else one_real(server, side, args.resources, args.timeout)
+                results[side].append(run)
+                print(side, f"{run[0]:.1f} s, {run[1]:.0f} MiB", flush=True)
+    finally:
+        if server is not None:
+            server.stop()
     base = sides[0]
     for side in sides:
         wall = median(w for w, _ in results[side])
         rss = median(m for _, m in results[side])
-        line = f"{args.resources} resources -> Jobs: {side} {wall:.1f} s ({rss:.0f} MiB peak RSS)"
+        line = f"{args.resources} resources -> Jobs ({args.server} server): {side} {wall:.1f} s ({rss:.0f} MiB peak RSS)"
         if side != base:
             # Each round runs every side back to back: the median of the rounds' ratios resists a slow
             # spell of the shared machine better than the ratio of the medians (both are printed).
