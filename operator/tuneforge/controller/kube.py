@@ -11,21 +11,24 @@ import kubernetes
 
 # (connect, read) seconds for every call: a handler must never hang on a lost connection.
 TIMEOUT = (5, 30)
+# One kept-alive connection per handler thread (kopf's execution.max_workers, main.py): urllib3's
+# default pool of 10 discarded connections under load, and each new one costs a TLS handshake.
+CONNECTIONS = 32
 
 
 @functools.cache
 def client() -> kubernetes.client.ApiClient:
+    config = kubernetes.client.Configuration()
     server = os.environ.get("TUNEFORGE_KUBE_SERVER")
     if server:
-        config = kubernetes.client.Configuration()
         config.host = server.rstrip("/")
         config.verify_ssl = False
-        return kubernetes.client.ApiClient(config)
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        kubernetes.config.load_incluster_config()
+    elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+        kubernetes.config.load_incluster_config(client_configuration=config)
     else:
-        kubernetes.config.load_kube_config()
-    return kubernetes.client.ApiClient()
+        kubernetes.config.load_kube_config(client_configuration=config)
+    config.connection_pool_maxsize = CONNECTIONS
+    return kubernetes.client.ApiClient(config)
 
 
 # Cached: each attribute of kubernetes.client is a lazy import behind a module lock that 32 handler

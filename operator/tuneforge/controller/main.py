@@ -31,7 +31,7 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.queueing.error_delays = [1, 5, 15, 30, 60]
     # Handlers call the synchronous Kubernetes client; asyncio's default pool (CPUs + 4 threads)
     # queues resources behind each other's network round trips when many arrive at once.
-    settings.execution.max_workers = 32
+    settings.execution.max_workers = kube.CONNECTIONS
     # The watched namespaces as given and the CRDs as discovered at start (helm installs them first),
     # instead of watching both cluster-wide: a namespace-scoped install holds only Roles.
     settings.scanning.disabled = EXACT_NAMESPACES
