@@ -83,41 +83,23 @@ def validate(files: tuple[str, ...]) -> None:
 
 
 def _offline_checks(doc: Document) -> list[tuple[str, str, str]]:
-    """Checks that need the inputs' config.json, run when it is readable offline (built-in, file, pvc):
-    GPU memory fit for fine-tuning, architecture and shape agreement for merges, AWQ/GPTQ group sizes."""
+    """The resource's backend's checks that need the inputs' config.json, run on the configs readable
+    offline (built-in, file, pvc): GPU memory fit, merge compatibility, AWQ/GPTQ group sizes."""
     import json
 
-    from .api.finetune import FineTuneJob
-    from .api.merge import MergeJob
-    from .api.quantize import QuantizeJob
+    from .backends import backend_for
     from .storage import SourceError, reachable_config
 
-    resource = doc.resource
+    def config(source):
+        path = reachable_config(source)
+        return None if path is None else json.loads(path.read_text())
+
+    if doc.resource is None:  # invalid: its problems are reported already
+        return []
     try:
-        if isinstance(resource, FineTuneJob):
-            from .backends.finetune.memory import fit_problem
-
-            fit = fit_problem(resource.spec, reachable_config(resource.spec.model))
-            return [(fit[0], "spec.resources", fit[1])] if fit else []
-        if isinstance(resource, MergeJob):
-            from .backends.mergekit.compat import problems
-
-            configs = {}
-            for source in resource.spec.inputs():
-                path = reachable_config(source)
-                if path is not None:
-                    configs[source.describe()] = json.loads(path.read_text())
-            return [("error", path, message) for path, message in problems(resource.spec, configs)]
-        if isinstance(resource, QuantizeJob) and resource.spec.method in ("awq", "gptq"):
-            from .backends.awq.plan import fit_problems
-
-            path = reachable_config(resource.spec.model)
-            if path is not None:
-                config = json.loads(path.read_text())
-                return [("error", f"spec.{p}", m) for p, m in fit_problems(resource.spec, config)]
+        return list(backend_for(doc.resource).offline_checks(doc.resource, config))
     except (SourceError, OSError, ValueError):
         return []
-    return []
 
 
 @main.command()

@@ -68,10 +68,15 @@ def resolve_from_job(raw: dict[str, Any], done: dict[tuple[str, str], Path]) -> 
 
 
 def worker_command(resource, spec_file: str, output: Path | None, processes: int) -> list[str]:
-    """The worker as a pod runs it: plain python, or torchrun for several processes and DeepSpeed."""
+    """The worker as a pod runs it: plain python, or torchrun for several local processes and where the
+    backend's plan launches even one process with it (DeepSpeed)."""
+    from .backends import backend_for
+
     worker = ["-m", "tuneforge.worker", "--spec", spec_file, *(["--output", str(output)] if output else [])]
-    deepspeed = getattr(resource.spec, "deepspeed", None) is not None
-    if processes > 1 or deepspeed:
+    # Locally `processes` takes the place of the spec's GPUs and nodes: ask the plan about one process.
+    one = resource.spec.resources.model_copy(update={"gpus": min(resource.spec.resources.gpus, 1), "nodes": 1})
+    alone = backend_for(resource).plan(resource.spec.model_copy(update={"resources": one}))
+    if processes > 1 or alone.launcher == "torchrun":
         return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", *worker]
     return [sys.executable, *worker]
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from podsecurity import violations
 
-from tuneforge.controller.settings import BACKENDS, Settings
+from tuneforge.controller.settings import Settings, worker_images
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "tuneforge"
@@ -98,7 +98,7 @@ def test_operator_pod_is_restricted_single_and_probed():
     env = {e["name"]: e["value"] for e in container["env"]}
     # Every backend the operator knows has an image setting, and no other.
     assert {k for k in env if k.startswith("TUNEFORGE_IMAGE_") and k != "TUNEFORGE_IMAGE_PULL_POLICY"} == {
-        f"TUNEFORGE_IMAGE_{b.upper()}" for b in BACKENDS}
+        f"TUNEFORGE_IMAGE_{b.upper()}" for b in worker_images()}
     assert env["TUNEFORGE_IMAGE_GGUF"] == "ghcr.io/tuneforge/gguf:0.1.0"
 
 
@@ -143,7 +143,7 @@ def test_backend_defaults_reach_the_operator_and_put_gpu_backends_on_gpu_nodes(m
     assert sorted(gpu) == ["autoawq", "awq", "exl2", "finetune"]
     assert all(defaults[b].get("nodeSelector") == {"nvidia.com/gpu.present": "true"} for b in gpu)
     assert "nodeSelector" not in defaults["mergekit"] and "nodeSelector" not in defaults["gguf"]
-    assert set(defaults) == set(BACKENDS)
+    assert set(defaults) == set(worker_images())
 
 
 def test_crds_in_the_chart_are_the_generated_ones():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tuneforge.controller.settings import BACKENDS, Settings
+from tuneforge.controller.settings import Settings, worker_images
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = sorted(p.parent.name for p in (ROOT / "images").glob("*/Dockerfile"))
@@ -27,7 +27,7 @@ def hadolint() -> str:
 
 
 def test_every_backend_has_an_image():
-    assert set(IMAGES) == {"operator", *BACKENDS}
+    assert set(IMAGES) == {"operator", *worker_images()}
 
 
 def test_image_constraints_are_generated_from_pyproject_and_the_pins():

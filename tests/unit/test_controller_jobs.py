@@ -192,7 +192,7 @@ def test_backend_defaults_apply_when_the_spec_says_nothing():
 
 @pytest.mark.parametrize("value, message", [
     ("{not json", "TUNEFORGE_BACKEND_DEFAULTS is not JSON"),
-    ('{"finetuning": {}}', "must map backends (finetune, mergekit, gguf, awq, autoawq, exl2) to objects; unknown: finetuning"),
+    ('{"finetuning": {}}', "must map backends (awq, autoawq, exl2, finetune, gguf, mergekit) to objects; unknown: finetuning"),
     ('{"gguf": []}', "must map backends"),
 ])
 def test_backend_defaults_from_the_environment_say_what_is_wrong(monkeypatch, value, message):

@@ -1,56 +1,37 @@
-"""Backends: one package per backend, each with a pure `plan` and a heavy `run`.
-
-The registry maps (kind, method) to a backend name; the name is also the image key in the chart.
-Adding a backend is one folder here and one entry below.
-"""
+"""Backends: one package per backend, each declaring its `BACKEND` (backends/base.py) beside a pure
+`plan` and a heavy `run`. Adding a backend is one package here; the registry finds it, and a broken
+import is an error, never a silently missing backend."""
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
-from types import ModuleType
+import pkgutil
 
 from ..api.resource import Resource
-from .worker_plan import WorkerPlan, default_plan
+from .base import Backend
 
 
-@dataclass(frozen=True)
-class Backend:
-    name: str
-    kind: str
-    methods: tuple[str, ...]
-    package: str
-
-    def worker_plan(self, resource: Resource) -> WorkerPlan:
-        """The backend's own pure plan, or the default (one process) while it has none."""
-        try:
-            module = importlib.import_module(f"{__name__}.{self.package}.plan")
-        except ModuleNotFoundError:
-            return default_plan(self.name, resource.spec.resources.gpus)
-        return module.plan(resource.spec)
-
-    def run(self) -> ModuleType:
-        module = f"{__name__}.{self.package}.run"
-        try:
-            return importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name == module:
-                raise NotImplementedError(f"the {self.name} backend is not part of this version yet") from exc
-            raise
+def _discover() -> tuple[Backend, ...]:
+    found = []
+    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if module.ispkg:
+            backend = getattr(importlib.import_module(f"{__name__}.{module.name}"), "BACKEND", None)
+            if backend is not None:
+                found.append(backend)
+    return tuple(found)
 
 
-REGISTRY: tuple[Backend, ...] = (
-    Backend("finetune", "FineTuneJob", ("full", "lora", "qlora", "dpo"), "finetune"),
-    Backend("mergekit", "MergeJob", (), "mergekit"),  # every mergekit method
-    Backend("gguf", "QuantizeJob", ("gguf",), "gguf"),
-    Backend("awq", "QuantizeJob", ("awq", "gptq"), "awq"),
-    Backend("exl2", "QuantizeJob", ("exl2", "exl3"), "exl2"),
-)
+REGISTRY: list[Backend] = list(_discover())
+
+
+def images() -> tuple[str, ...]:
+    """Every worker image a registered backend may run in, each once."""
+    return tuple(dict.fromkeys(name for backend in REGISTRY for name in backend.image_names()))
 
 
 def backend_for(resource: Resource) -> Backend:
     kind, method = resource.kind, resource.spec.method
     for backend in REGISTRY:
-        if backend.kind == kind and (not backend.methods or method in backend.methods):
+        if backend.kind == kind and method in backend.methods:
             return backend
     raise LookupError(f"no backend for {kind} method {method}")

@@ -8,13 +8,17 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-# Worker images; "autoawq" is the awq method's legacy engine, which needs transformers 4.x.
-BACKENDS = ("finetune", "mergekit", "gguf", "awq", "autoawq", "exl2")
+from ..backends import images
+
+
+def worker_images() -> tuple[str, ...]:
+    """The worker images the registered backends run in (the chart names one repository for each)."""
+    return images()
 
 
 @dataclass(frozen=True)
 class Settings:
-    images: dict[str, str] = field(default_factory=lambda: {b: f"ghcr.io/tuneforge/{b}:0.1.0" for b in BACKENDS})
+    images: dict[str, str] = field(default_factory=lambda: {b: f"ghcr.io/tuneforge/{b}:0.1.0" for b in worker_images()})
     """Worker image per backend name."""
     image_pull_policy: str = "IfNotPresent"
     """Pull policy of worker containers."""
@@ -32,7 +36,7 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        images = {b: os.environ.get(f"TUNEFORGE_IMAGE_{b.upper()}", f"ghcr.io/tuneforge/{b}:0.1.0") for b in BACKENDS}
+        images = {b: os.environ.get(f"TUNEFORGE_IMAGE_{b.upper()}", f"ghcr.io/tuneforge/{b}:0.1.0") for b in worker_images()}
         return cls(
             images=images,
             image_pull_policy=os.environ.get("TUNEFORGE_IMAGE_PULL_POLICY", "IfNotPresent"),
@@ -51,8 +55,9 @@ def _backend_defaults(text: str) -> dict[str, dict[str, Any]]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"TUNEFORGE_BACKEND_DEFAULTS is not JSON: {exc}") from exc
-    unknown = sorted(set(value) - set(BACKENDS)) if isinstance(value, dict) else None
+    known = worker_images()
+    unknown = sorted(set(value) - set(known)) if isinstance(value, dict) else None
     if unknown is None or unknown or not all(isinstance(v, dict) for v in value.values()):
-        raise ValueError(f"TUNEFORGE_BACKEND_DEFAULTS must map backends ({', '.join(BACKENDS)}) to objects"
+        raise ValueError(f"TUNEFORGE_BACKEND_DEFAULTS must map backends ({', '.join(known)}) to objects"
                          + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
     return value

@@ -1,1 +1,20 @@
 """The fine-tuning backend: full, LoRA, QLoRA, DPO."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..base import Backend, ConfigReader
+from .plan import plan
+
+
+def offline_checks(resource: Any, config: ConfigReader) -> list[tuple[str, str, str]]:
+    """GPU memory fit, when the model's config is readable offline."""
+    from .memory import fit_problem
+
+    fit = fit_problem(resource.spec, config(resource.spec.model))
+    return [(fit[0], "spec.resources", fit[1])] if fit else []
+
+
+BACKEND = Backend("finetune", "FineTuneJob", ("full", "lora", "qlora", "dpo"), __name__, plan,
+                  offline_checks=offline_checks)

@@ -20,10 +20,9 @@ devices; CPU offload removes optimizer state (and parameters) from the GPU.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 from ...api.finetune import FineTuneSpec
 
@@ -154,14 +153,15 @@ def gpu_memory(spec: FineTuneSpec) -> float | None:
     return None
 
 
-def fit_problem(spec: FineTuneSpec, config_path: Path | None) -> tuple[str, str] | None:
-    """(severity, message) when the estimate exceeds (error) or nears (warning) the declared memory."""
-    if spec.resources.gpus == 0 or config_path is None or not config_path.is_file():
+def fit_problem(spec: FineTuneSpec, config: dict[str, Any] | None) -> tuple[str, str] | None:
+    """(severity, message) when the estimate exceeds (error) or nears (warning) the declared memory;
+    `config` is the model's config.json (None when it cannot be read offline)."""
+    if spec.resources.gpus == 0 or config is None:
         return None
     available = gpu_memory(spec)
     if available is None:
         return None
-    shape = ModelShape.from_config(json.loads(config_path.read_text()))
+    shape = ModelShape.from_config(config)
     est = estimate(spec, shape)
     if est.total > available:
         return "error", (f"needs {est.describe()}, more than the {available / GIB:.0f} GiB per GPU declared; "

@@ -1,1 +1,8 @@
-"""The gguf backend (plan and run arrive with its issue)."""
+"""GGUF through llama.cpp: conversion, every quantization type, importance matrices."""
+
+from __future__ import annotations
+
+from ..base import Backend
+from .plan import plan
+
+BACKEND = Backend("gguf", "QuantizeJob", ("gguf",), __name__, plan)
