@@ -20,6 +20,18 @@ def test_committed_crds_match_the_api(root):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_generated_crds_are_plain_yaml_without_anchors_or_aliases(root):
+    import re
+
+    import yaml
+
+    for path in sorted((root / "crds").glob("*.yaml")):
+        text = path.read_text()
+        assert not re.search(r"[&*]id\d+", text), f"{path.name} has YAML anchors or aliases"
+        events = yaml.parse(text)
+        assert not any(isinstance(e, yaml.AliasEvent) or getattr(e, "anchor", None) for e in events), path.name
+
+
 def test_check_detects_drift(tmp_path, root):
     crds.write(tmp_path)
     target = tmp_path / "charts" / "tuneforge" / "crds" / "mergejobs.tuneforge.io.yaml"
