@@ -28,8 +28,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
 
-    from tuneforge.builtin import materialize_model
-    from tuneforge.storage import resolve_dataset
+    from tuneforge.sources.builtin import materialize_model
+    from tuneforge.sources import resolve_dataset
     from tuneforge.api.sources import DatasetSource
 
     model_dir = materialize_model("smollm2-135m-instruct")

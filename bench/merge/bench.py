@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     from tuneforge.backends.mergekit.plan import merge_options
-    from tuneforge.builtin import materialize_model
+    from tuneforge.sources.builtin import materialize_model
 
     base = materialize_model("smollm2-135m-instruct")
     work = Path(tempfile.mkdtemp(prefix="bench-merge-"))

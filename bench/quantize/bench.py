@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--types", default=",".join(TYPES), help="comma-separated GGUF types")
     args = parser.parse_args()
     types = args.types.split(",")
-    from tuneforge.builtin import materialize_model
+    from tuneforge.sources.builtin import materialize_model
 
     model = materialize_model("smollm2-135m-instruct")  # converted once, outside the timings
     work = Path(tempfile.mkdtemp(prefix="bench-quantize-"))

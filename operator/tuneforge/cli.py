@@ -88,7 +88,7 @@ def _offline_checks(doc: Document) -> list[tuple[str, str, str]]:
     import json
 
     from .backends import backend_for
-    from .storage import SourceError, reachable_config
+    from .sources import SourceError, reachable_config
 
     def config(source):
         path = reachable_config(source)

@@ -22,7 +22,7 @@ from .backends import backend_for
 from .progress import Reporter
 from .errors import InputError
 from . import record
-from .storage import cache_root, local_path
+from .sources import cache_root, local_path
 
 EXIT_INVALID = 2
 
@@ -62,7 +62,7 @@ def guard_remote_output(output, out: Path, raw: dict) -> str:
     finished = out / OUTPUT_RECORD
     staged = finished.exists() and json.loads(finished.read_text()).get("parameters") == raw["spec"]
     if output.uri.startswith("s3://"):
-        from . import s3
+        from .sources import s3
 
         if s3.exists(output.uri, output.secret_ref, OUTPUT_RECORD):
             if staged:
@@ -79,11 +79,11 @@ def guard_remote_output(output, out: Path, raw: dict) -> str:
 def publish(output, out: Path, name: str, reporter: Reporter) -> None:
     reporter.progress(0, 1, force=True, stage=f"upload to {output.uri}")
     if output.uri.startswith("s3://"):
-        from . import s3
+        from .sources import s3
 
         s3.upload(out, output.uri, output.secret_ref, last=OUTPUT_RECORD)
     else:
-        from . import hub
+        from .sources import hub
 
         hub.push(out, output.uri, None, output.secret_ref, name)
     reporter.progress(1, 1, force=True, stage="uploaded")

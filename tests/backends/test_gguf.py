@@ -66,7 +66,7 @@ def test_report_orders_the_types_where_it_is_reliable(all_types):
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     from tuneforge.backends.gguf import convert
-    from tuneforge.builtin import materialize_model
+    from tuneforge.sources.builtin import materialize_model
 
     model = materialize_model("smollm2-135m-instruct")
     path = tmp_path_factory.mktemp("base") / "smol-f16.gguf"

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from tuneforge import crash
-from tuneforge.builtin import gguf_file
+from tuneforge.sources.builtin import gguf_file
 
 EVALUATE = """
 import sys

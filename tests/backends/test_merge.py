@@ -17,7 +17,7 @@ def variants(tmp_path_factory):
     """Two models of the built-in's architecture: its weights plus small seeded noise."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tuneforge.builtin import materialize_model
+    from tuneforge.sources.builtin import materialize_model
 
     base = materialize_model("smollm2-135m-instruct")
     out = []

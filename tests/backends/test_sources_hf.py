@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from helpers import tuneforge
-from tuneforge import hub, storage
+from tuneforge import sources
+from tuneforge.sources import hub
 from tuneforge.api.sources import DatasetSource, ModelSource, SecretRef, secret_env
 
 COMMIT = hashlib.sha1(b"tuneforge-test").hexdigest()
@@ -39,7 +40,7 @@ def fill_cache(cache: Path, repo_type: str, repo_id: str, files: dict[str, Path 
 
 @pytest.fixture(scope="module")
 def builtin_model() -> Path:
-    return storage.resolve_model(ModelSource(uri="builtin://smollm2-135m-instruct"))
+    return sources.resolve_model(ModelSource(uri="builtin://smollm2-135m-instruct"))
 
 
 @pytest.fixture
@@ -57,22 +58,22 @@ def hub_cache(tmp_path, builtin_model, monkeypatch):
 def test_model_by_branch_tag_and_commit_comes_from_the_cache(hub_cache):
     _, snapshot = hub_cache
     for revision in (None, "v1", COMMIT):
-        path = storage.resolve_model(ModelSource(uri="hf://tuneforge-test/smol", revision=revision))
+        path = sources.resolve_model(ModelSource(uri="hf://tuneforge-test/smol", revision=revision))
         assert path == snapshot
         assert (path / "config.json").is_file()
 
 
 def test_a_revision_missing_offline_says_what_to_do(hub_cache):
-    with pytest.raises(storage.SourceError) as err:
-        storage.resolve_model(ModelSource(uri="hf://tuneforge-test/smol", revision="v2"))
+    with pytest.raises(sources.SourceError) as err:
+        sources.resolve_model(ModelSource(uri="hf://tuneforge-test/smol", revision="v2"))
     assert str(err.value) == ("hf://tuneforge-test/smol@v2: not in the hub cache and downloads are off (HF_HUB_OFFLINE); "
                               "run once with access to the hub or pre-fill the cache")
 
 
 def test_an_error_with_a_token_set_does_not_carry_the_token(hub_cache, monkeypatch):
     monkeypatch.setenv(secret_env("hf-token", "token"), "hf_known_fake_token_42")
-    with pytest.raises(storage.SourceError) as err:
-        storage.resolve_model(ModelSource(uri="hf://someone/private", secretRef=SecretRef(name="hf-token")))
+    with pytest.raises(sources.SourceError) as err:
+        sources.resolve_model(ModelSource(uri="hf://someone/private", secretRef=SecretRef(name="hf-token")))
     assert str(err.value).startswith("hf://someone/private@main: not in the hub cache")
     assert "hf_known_fake_token_42" not in str(err.value) and "hf_known_fake_token_42" not in repr(err.value.__cause__)
 
@@ -80,8 +81,8 @@ def test_an_error_with_a_token_set_does_not_carry_the_token(hub_cache, monkeypat
 def test_pickle_only_hub_model_is_refused(hub_cache):
     cache, _ = hub_cache
     fill_cache(cache, "model", "someone/pickled", {"config.json": "{}", "pytorch_model.bin": "not really a pickle"})
-    with pytest.raises(storage.SourceError, match="its weights are pickle files only \\(pytorch_model.bin\\)"):
-        storage.resolve_model(ModelSource(uri="hf://someone/pickled"))
+    with pytest.raises(sources.SourceError, match="its weights are pickle files only \\(pytorch_model.bin\\)"):
+        sources.resolve_model(ModelSource(uri="hf://someone/pickled"))
 
 
 def test_dataset_repository_loads_its_rows(hub_cache):
@@ -92,7 +93,7 @@ def test_dataset_repository_loads_its_rows(hub_cache):
                      for i in range(5))
     fill_cache(cache, "dataset", "tuneforge-test/chat", {"train.jsonl": rows + "\n"})
     source = DatasetSource(uri="hf://datasets/tuneforge-test/chat", format="chat")
-    loaded = load_rows(storage.resolve_dataset(source), "chat", source.uri, seed=0)
+    loaded = load_rows(sources.resolve_dataset(source), "chat", source.uri, seed=0)
     assert sorted(r["messages"][0]["content"] for r in loaded) == [f"q{i}" for i in range(5)]
 
 
@@ -101,13 +102,13 @@ def test_token_comes_from_the_mounted_secret_and_a_missing_one_is_named(monkeypa
     monkeypatch.setenv(secret_env("hf-token", "token"), "hf_fake_0123")
     assert hub.token(ref) == "hf_fake_0123"
     monkeypatch.delenv(secret_env("hf-token", "token"))
-    with pytest.raises(storage.SourceError, match="^secretRef hf-token: key token is empty or was not mounted$"):
+    with pytest.raises(sources.SourceError, match="^secretRef hf-token: key token is empty or was not mounted$"):
         hub.token(ref)
     assert hub.token(None) is None
 
 
 def test_a_path_inside_a_repository_is_refused():
-    with pytest.raises(storage.SourceError, match="name a repository"):
+    with pytest.raises(sources.SourceError, match="name a repository"):
         hub.download("hf://org/name/sub/folder", None, None)
 
 

@@ -14,7 +14,8 @@ import yaml
 
 import s3server
 from helpers import tuneforge
-from tuneforge import s3, storage
+from tuneforge import sources
+from tuneforge.sources import s3
 from tuneforge.api.sources import SecretRef, secret_env
 
 REF = SecretRef(name="s3-creds")
@@ -57,15 +58,15 @@ def test_folder_and_single_object_download_and_a_warm_cache_fetches_nothing(env)
     files = {"smol/config.json": b'{"model_type": "llama"}', "smol/weights.safetensors": os.urandom(3 << 20),
              "smol/tokenizer/vocab.json": b"{}", "smol-other/x": b"not part of smol/"}
     bucket(env, "models", files)
-    folder = storage.fetch("s3://models/smol", None, REF)
+    folder = sources.fetch("s3://models/smol", None, REF)
     got = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     assert got == {k.removeprefix("smol/"): v for k, v in files.items() if k.startswith("smol/")}
 
-    single = storage.fetch("s3://models/smol/config.json", None, REF)
+    single = sources.fetch("s3://models/smol/config.json", None, REF)
     assert single.is_file() and single.read_bytes() == files["smol/config.json"]
 
     env.record()
-    assert storage.fetch("s3://models/smol", None, REF) == folder
+    assert sources.fetch("s3://models/smol", None, REF) == folder
     requests = env.recorded()
     assert [r["method"] for r in requests] == ["GET"] and "list-type=2" in requests[0]["url"], requests
 
@@ -79,7 +80,7 @@ def test_an_interrupted_download_resumes_with_a_range_request(env):
     part.write_bytes(body[: 2 << 20])  # what a crash two megabytes in leaves behind
 
     env.record()
-    folder = storage.fetch(uri, None, REF)
+    folder = sources.fetch(uri, None, REF)
     gets = object_gets(env.recorded(), "m/model.safetensors")
     assert (folder / "model.safetensors").read_bytes() == body
     assert len(gets) == 1 and gets[0]["headers"].get("Range") == f"bytes={2 << 20}-", gets
@@ -92,16 +93,16 @@ def test_a_resumed_download_that_does_not_match_is_refetched(env):
     part = s3.cache_dir("s3://corrupt/m", REF) / "w.safetensors.part"
     part.parent.mkdir(parents=True)
     part.write_bytes(b"\0" * 1000)
-    with pytest.raises(storage.SourceError, match="does not match the object; running the job again fetches it from the start"):
-        storage.fetch("s3://corrupt/m", None, REF)
-    assert (storage.fetch("s3://corrupt/m", None, REF) / "w.safetensors").read_bytes() == body
+    with pytest.raises(sources.SourceError, match="does not match the object; running the job again fetches it from the start"):
+        sources.fetch("s3://corrupt/m", None, REF)
+    assert (sources.fetch("s3://corrupt/m", None, REF) / "w.safetensors").read_bytes() == body
 
 
 def test_an_object_replaced_since_it_was_listed_is_not_mixed_in(env, tmp_path):
     bucket(env, "moving", {"m/w.safetensors": b"new version"})
     stale = s3.Object("m/w.safetensors", 11, "0" * 32)  # the ETag of the version that was listed
     dest = tmp_path / "w.safetensors"
-    with pytest.raises(storage.SourceError, match="changed while it was being downloaded; run the job again"):
+    with pytest.raises(sources.SourceError, match="changed while it was being downloaded; run the job again"):
         s3.fetch(s3.client(REF), "moving", stale, dest)
     assert not dest.exists() and not dest.with_name("w.safetensors.part").exists()
 
@@ -110,14 +111,14 @@ def test_an_object_key_that_leads_outside_is_refused(env, tmp_path):
     bucket(env, "sneaky", {"m/config.json": b"{}", "m/../../../../escaped.txt": b"x"})
     keys = [o["Key"] for o in env.client().list_objects_v2(Bucket="sneaky")["Contents"]]
     assert "m/../../../../escaped.txt" in keys, keys
-    with pytest.raises(storage.SourceError, match="this object's key leads outside s3://sneaky/m; refusing it"):
-        storage.fetch("s3://sneaky/m", None, REF)
+    with pytest.raises(sources.SourceError, match="this object's key leads outside s3://sneaky/m; refusing it"):
+        sources.fetch("s3://sneaky/m", None, REF)
     assert not list(tmp_path.rglob("escaped.txt"))
 
 
 def _fetch_in_child(uri: str, environ: dict[str, str], out: str) -> None:
     os.environ.update(environ)
-    Path(out).write_text(str(storage.fetch(uri, None, REF)))
+    Path(out).write_text(str(sources.fetch(uri, None, REF)))
 
 
 def test_two_jobs_sharing_the_cache_download_once(env, tmp_path):
@@ -139,20 +140,20 @@ def test_two_jobs_sharing_the_cache_download_once(env, tmp_path):
 
 
 def test_errors_name_the_uri_and_what_to_do(env, monkeypatch):
-    with pytest.raises(storage.SourceError, match="^s3://no-such-bucket/m: the bucket does not exist$"):
-        storage.fetch("s3://no-such-bucket/m", None, REF)
+    with pytest.raises(sources.SourceError, match="^s3://no-such-bucket/m: the bucket does not exist$"):
+        sources.fetch("s3://no-such-bucket/m", None, REF)
     bucket(env, "empty", {})
-    with pytest.raises(storage.SourceError, match="^s3://empty/nothing: no object at or under this location$"):
-        storage.fetch("s3://empty/nothing", None, REF)
+    with pytest.raises(sources.SourceError, match="^s3://empty/nothing: no object at or under this location$"):
+        sources.fetch("s3://empty/nothing", None, REF)
     monkeypatch.setenv(secret_env("s3-creds", "AWS_ENDPOINT_URL"), "http://127.0.0.1:9")
-    with pytest.raises(storage.SourceError, match="^s3://empty/nothing: cannot reach the S3 endpoint http://127.0.0.1:9$"):
-        storage.fetch("s3://empty/nothing", None, REF)
+    with pytest.raises(sources.SourceError, match="^s3://empty/nothing: cannot reach the S3 endpoint http://127.0.0.1:9$"):
+        sources.fetch("s3://empty/nothing", None, REF)
 
 
 @pytest.mark.slow
 def test_a_job_reads_from_s3_and_uploads_its_output_without_leaking_the_keys(server, tmp_path):
     client = server.client()
-    model = storage.resolve_model(storage.ModelSource(uri="builtin://smollm2-135m-instruct"))
+    model = sources.resolve_model(sources.ModelSource(uri="builtin://smollm2-135m-instruct"))
     client.create_bucket(Bucket="team-models")
     client.create_bucket(Bucket="team-outputs")
     for path in model.iterdir():

@@ -36,7 +36,7 @@ fi
 DS_BUILD_OPS=0 "$venv/bin/pip" wheel -q --no-deps --no-build-isolation -w .whl deepspeed==0.19.8 2>&1 | grep -v "is ignored" || true
 TUNEFORGE_CACHE=${TUNEFORGE_CACHE:-$HOME/.cache/tuneforge} "$venv/bin/python" - <<'PY'
 import shutil
-from tuneforge.builtin import materialize_model
+from tuneforge.sources.builtin import materialize_model
 src = materialize_model("smollm2-135m-instruct")
 for name in ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
     if (src / name).exists():

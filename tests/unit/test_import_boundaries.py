@@ -11,7 +11,7 @@ LIGHT_PACKAGES = ("tuneforge/api", "tuneforge/controller")
 
 def test_light_modules_import_no_ml_library():
     code = (
-        "import sys, tuneforge.api, tuneforge.api.manifest, tuneforge.crds, tuneforge.cli, tuneforge.storage, "
+        "import sys, tuneforge.api, tuneforge.api.manifest, tuneforge.crds, tuneforge.cli, tuneforge.sources, "
         "tuneforge.progress, tuneforge.backends.finetune.plan, tuneforge.backends.mergekit.plan, "
         "tuneforge.controller.jobs, tuneforge.controller.status, tuneforge.controller.chaining\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"

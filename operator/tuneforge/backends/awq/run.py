@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ... import record, storage
+from ... import record, sources
 from ...api.quantize import QuantizeJob
 from ...errors import InputError
 from ...progress import Reporter
@@ -23,7 +23,7 @@ WORK = ".work"
 def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter) -> dict[str, Any]:
     spec = job.spec
     s = spec.settings()
-    model_dir = storage.resolve_model(spec.model)
+    model_dir = sources.resolve_model(spec.model)
     config_path = model_dir / "config.json"
     if not config_path.is_file():
         raise InputError(f"spec.model: {spec.model.describe()} has no config.json; {spec.method} needs an HF model folder")

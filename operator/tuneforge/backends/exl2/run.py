@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ... import record, storage
+from ... import record, sources
 from ...api.quantize import QuantizeJob
 from ...errors import InputError
 from ...progress import Reporter
@@ -54,7 +54,7 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
     if not torch.cuda.is_available():
         raise InputError(f"spec.resources.gpus: {method} converts on a CUDA GPU and none is visible here")
     s = spec.settings()
-    model_dir = storage.resolve_model(spec.model)
+    model_dir = sources.resolve_model(spec.model)
     texts = text_rows(s.dataset)
     cal = output / calibration_file(method)
     if not cal.exists():

@@ -88,6 +88,6 @@ def split(rows, validation_fraction: float | None, seed: int):
 
 def text_rows(source) -> list[str]:
     """The `text` column of a dataset source (calibration and evaluation text for quantization)."""
-    from ...storage import resolve_dataset
+    from ...sources import resolve_dataset
 
     return list(load_rows(resolve_dataset(source), "text", source.uri, seed=0)["text"])

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ... import record, storage
+from ... import record, sources
 from ...api.finetune import DpoSettings, FineTuneJob
 from ...errors import InputError
 from ...progress import Reporter
@@ -168,8 +168,8 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
     cuda = torch.cuda.is_available()
     torch.manual_seed(t.seed)
     # Data first: a dataset that does not match its format fails in seconds, before any model load.
-    train_rows, eval_rows = load_splits(storage.resolve_dataset(spec.dataset), spec.dataset, t.seed)
-    model_dir = storage.resolve_model(spec.model)
+    train_rows, eval_rows = load_splits(sources.resolve_dataset(spec.dataset), spec.dataset, t.seed)
+    model_dir = sources.resolve_model(spec.model)
     model, tokenizer = load(spec, model_dir, cuda)
     if t.assistant_only_loss and not GENERATION_TAG.search(tokenizer.chat_template or ""):
         raise InputError(

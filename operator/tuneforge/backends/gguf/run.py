@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ... import record, storage
+from ... import record, sources
 from ...api.quantize import ImatrixSettings, QuantizeJob
 from ...errors import InputError
 from ...progress import Reporter
@@ -73,7 +73,7 @@ def parameter_count(model_dir: Path) -> int:
 def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter) -> dict[str, Any]:
     spec = job.spec
     settings = spec.settings()
-    model_dir = storage.resolve_model(spec.model)
+    model_dir = sources.resolve_model(spec.model)
     config = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").is_file() else {}
     if not (model_dir / "config.json").is_file():
         raise InputError(f"spec.model: {spec.model.describe()} has no config.json; GGUF conversion needs an HF model folder")
@@ -106,7 +106,7 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
     if use_imatrix:
         saved = output / IMATRIX_FILE
         if settings.imatrix is not None and settings.imatrix.uri:
-            given = storage.fetch(settings.imatrix.uri)
+            given = sources.fetch(settings.imatrix.uri)
             given = given / IMATRIX_FILE if given.is_dir() else given
             if not given.is_file():
                 raise InputError(f"gguf.imatrix.uri: {given} does not exist")

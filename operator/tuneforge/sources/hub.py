@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .api.sources import SecretRef, secret_env
-from .errors import SourceError
+from ..api.sources import SecretRef, secret_env
+from ..errors import SourceError
 
 # Weights the hub client may skip when safetensors exist: they would only be refused or unused.
 PICKLE_PATTERNS = ["*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.msgpack", "*.h5", "*.ot"]
