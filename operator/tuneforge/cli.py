@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from .api.manifest import Document, load_file, load_text, parse
+from .contract import EXIT_INVALID, OUTPUT_RECORD, REMOTE_SCHEMES
 
-EXIT_INVALID = 2
 
 
 def _apply_overrides(docs: list[Document], assignments: tuple[str, ...]) -> list[Document]:
@@ -169,12 +169,12 @@ def run(file: str, output: Path | None, assignments: tuple[str, ...], processes:
         doc.resource = resource
         target = _local_target(doc, output, len(docs))
         # s3:// and hf:// outputs: the worker checks the remote side and uploads, as in a pod.
-        remote = output is None and (resource.spec.output.uri or "").startswith(("s3://", "hf://"))
+        remote = output is None and (resource.spec.output.uri or "").startswith(REMOTE_SCHEMES)
         kept = None if remote else _finished(target, doc.raw, resume)
         if kept is not None:
             click.echo(f"{doc.where}: {kept}", err=True)
             sys.exit(EXIT_INVALID)
-        if resume and not remote and (target / "tuneforge-output.json").exists():
+        if resume and not remote and (target / OUTPUT_RECORD).exists():
             click.echo(f"{step}{resource.kind}/{resource.metadata.name}: already done in {target}; kept")
             done[(resource.kind, resource.metadata.name)] = target
             continue
@@ -209,11 +209,11 @@ def _finished(target: Path, raw: dict, resume: bool) -> str | None:
     """Why a finished output stops this run, or None when the run may go on (or skip it, with --resume)."""
     import json
 
-    record = target / "tuneforge-output.json"
+    record = target / OUTPUT_RECORD
     if not record.exists() or (raw["spec"].get("output") or {}).get("overwrite"):
         return None
     if not resume:
-        return (f"spec.output: {target} already holds a finished job (tuneforge-output.json); pass --resume to keep "
+        return (f"spec.output: {target} already holds a finished job ({OUTPUT_RECORD}); pass --resume to keep "
                 "it and go on, choose --output another-dir, or --set spec.output.overwrite=true to replace it")
     if json.loads(record.read_text()).get("parameters") != raw["spec"]:
         return (f"spec.output: {target} holds a finished job with another spec; --resume keeps only identical steps. "
@@ -300,7 +300,7 @@ def _summary(outcome, echo=click.echo, step: str = "") -> None:
         echo(f"  sample from {rec['artifacts'].get('model', first)}:")
         echo(f"    > {sample['prompt']}")
         echo(f"    {sample['completion']}")
-    echo(f"  record: {outcome.output / 'tuneforge-output.json'}  log: {outcome.log}")
+    echo(f"  record: {outcome.output / OUTPUT_RECORD}  log: {outcome.log}")
 
 
 if __name__ == "__main__":

@@ -19,10 +19,10 @@ from typing import Any
 from tqdm import tqdm
 
 from .api.manifest import Document
+from .contract import OUTPUT_RECORD
 from .cpus import thread_env
 from .progress import parse_line
 
-EXIT_INVALID = 2
 
 
 @dataclass
@@ -51,7 +51,7 @@ def resolve_from_job(raw: dict[str, Any], done: dict[tuple[str, str], Path]) -> 
             if isinstance(ref, dict):
                 key = (ref.get("kind"), ref.get("name"))
                 if key in done:
-                    record = json.loads((done[key] / "tuneforge-output.json").read_text())
+                    record = json.loads((done[key] / OUTPUT_RECORD).read_text())
                     model = record["artifacts"].get("model", ".")
                     node.pop("fromJob")
                     node["uri"] = f"file://{(done[key] / model).resolve()}"

@@ -16,7 +16,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from .api.constants import OUTPUT_RECORD
+from .contract import EXIT_INVALID, OUTPUT_RECORD, REMOTE_SCHEMES
 from .api.manifest import load_file
 from .backends import backend_for
 from .progress import Reporter
@@ -24,10 +24,8 @@ from .errors import InputError
 from . import record
 from .sources import cache_root, local_path
 
-EXIT_INVALID = 2
 
 
-REMOTE = ("s3://", "hf://")
 
 
 def output_dir(resource, override: str | None) -> Path:
@@ -38,7 +36,7 @@ def output_dir(resource, override: str | None) -> Path:
     uri = resource.spec.output.uri
     if uri is None:
         return Path("out") / resource.metadata.name
-    if uri.startswith(REMOTE):
+    if uri.startswith(REMOTE_SCHEMES):
         tag = hashlib.sha256(uri.encode()).hexdigest()[:8]
         return cache_root() / "staging" / f"{resource.kind.lower()}-{resource.metadata.name}-{tag}"
     return local_path(uri)
@@ -107,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     reporter = Reporter()
     try:
         out = output_dir(resource, args.output)
-        remote = args.output is None and (resource.spec.output.uri or "").startswith(REMOTE)
+        remote = args.output is None and (resource.spec.output.uri or "").startswith(REMOTE_SCHEMES)
         todo = guard_remote_output(resource.spec.output, out, raw) if remote else "run"
         if not remote:
             guard_finished_output(out, resource.spec.output.overwrite)

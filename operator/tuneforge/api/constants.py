@@ -17,7 +17,7 @@ LABEL_JOB = f"{GROUP}/job"
 LABEL_BACKEND = f"{GROUP}/backend"
 LABEL_KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
 
-OUTPUT_RECORD = "tuneforge-output.json"
+from ..contract import OUTPUT_RECORD  # noqa: F401  (re-exported: the API documents it)
 
 # Job and Pod names are derived from the resource name plus a short suffix; a Pod name ends up
 # in the `batch.kubernetes.io/job-name` label, which is capped at 63 characters.

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SPEC_DIR = "/etc/tuneforge"
-SPEC_FILE = "spec.json"
-SPEC_PATH = f"{SPEC_DIR}/{SPEC_FILE}"
-WORKER_MODULE = ("-m", "tuneforge.worker", "--spec", SPEC_PATH)
-WORKER_COMMAND = ("python", *WORKER_MODULE)
-# Set by the operator on multi-node Jobs: the DNS name of the pod with completion index 0.
-RENDEZVOUS_ENV = "TUNEFORGE_RENDEZVOUS_HOST"
-RENDEZVOUS_PORT = 29500
+from ..contract import WORKER_COMMAND
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,12 @@ from ..api.constants import (
 )
 from ..api.resource import Resource
 from ..api.sources import secret_env
-from ..backends.worker_plan import RENDEZVOUS_ENV, SPEC_DIR, SPEC_FILE, WorkerPlan
+from ..backends.worker_plan import WorkerPlan
+from ..contract import CACHE_DIR, EXIT_INVALID, PVC_ROOT, RENDEZVOUS_ENV, SPEC_DIR, SPEC_FILE
 from .settings import Settings
 
 SHORT_KIND = {"FineTuneJob": "ftj", "MergeJob": "mj", "QuantizeJob": "qj"}
-CACHE_DIR = "/cache"
-PVC_ROOT = "/mnt/pvc"
 ANNOTATION_WORKER_SPEC = f"{ANNOTATION_PREFIX}/worker-spec"
-EXIT_INVALID = 2  # the worker's exit code for input that retrying cannot fix
 
 
 def child_name(resource: Resource) -> str:

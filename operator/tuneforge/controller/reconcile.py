@@ -15,7 +15,7 @@ from ..backends import backend_for
 from . import chaining, jobs, kube, metrics, status
 from .settings import Settings
 
-PLURALS = {kind: f"{kind.lower()}s" for kind in KINDS}
+PLURALS = {kind: model._meta.plural_name for kind, model in KINDS.items()}  # as the kinds declare them
 RETRY_INPUT_SECONDS = 15
 RETRY_API_SECONDS = 5
 RETRY_REFUSED_SECONDS = 30  # a refused Job (RBAC, admission, quota) waits for a fix made elsewhere

@@ -11,10 +11,12 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..contract import CACHE_ENV  # constants only: the cache imports nothing else of tuneforge
+
 
 def cache_root() -> Path:
     """TUNEFORGE_CACHE, else ~/.cache/tuneforge (a shared volume in pods)."""
-    return Path(os.environ.get("TUNEFORGE_CACHE") or Path.home() / ".cache" / "tuneforge")
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "tuneforge")
 
 
 # Bump when the built-in models' conversion changes, so caches of older conversions are not reused.

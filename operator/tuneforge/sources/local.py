@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..contract import PVC_ROOT, PVC_ROOT_ENV
 from ..errors import SourceError
 
 
 def pvc_root() -> Path:
     """Where pvc://claim/... is mounted: /mnt/pvc in pods, TUNEFORGE_PVC_ROOT for local runs."""
-    return Path(os.environ.get("TUNEFORGE_PVC_ROOT") or "/mnt/pvc")
+    return Path(os.environ.get(PVC_ROOT_ENV) or PVC_ROOT)
 
 
 def local_path(uri: str) -> Path:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ...api.finetune import FineTuneSpec
-from ..worker_plan import RENDEZVOUS_ENV, RENDEZVOUS_PORT, WORKER_COMMAND, WORKER_MODULE, WorkerPlan
+from ...contract import RENDEZVOUS_ENV, RENDEZVOUS_PORT, WORKER_COMMAND, WORKER_MODULE
+from ..worker_plan import WorkerPlan
 
 
 def plan(spec: FineTuneSpec) -> WorkerPlan:
