@@ -70,19 +70,19 @@ def validate(files: tuple[str, ...]) -> None:
             for line in doc.lines():
                 bad += 1
                 click.echo(line)
-            for severity, path, message in _offline_checks(doc):
-                if severity == "error":
+            for issue in _offline_checks(doc):
+                if issue.severity == "error":
                     bad += 1
-                    click.echo(f"{doc.where}: {path}: {message}")
+                    click.echo(f"{doc.where}: {issue.line()}")
                 else:
-                    click.echo(f"{doc.where}: warning: {path}: {message}", err=True)
+                    click.echo(f"{doc.where}: warning: {issue.line()}", err=True)
     if bad:
         click.echo(f"{bad} problem(s) in {count} document(s)", err=True)
         sys.exit(1)
     click.echo(f"{count} document(s) valid", err=True)
 
 
-def _offline_checks(doc: Document) -> list[tuple[str, str, str]]:
+def _offline_checks(doc: Document) -> list:
     """The resource's backend's checks that need the inputs' config.json, run on the configs readable
     offline (built-in, file, pvc): GPU memory fit, merge compatibility, AWQ/GPTQ group sizes."""
     import json

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from tuneforge import backends, cli, local
 from tuneforge.api import finetune, merge, quantize as quantize_api
+from tuneforge.api.base import Issue
 from tuneforge.api.manifest import parse
 from tuneforge.backends.base import Backend
 from tuneforge.backends.worker_plan import WorkerPlan
@@ -54,7 +55,7 @@ def toy_plan(spec) -> WorkerPlan:
 
 def toy_checks(resource, config):
     found = config(resource.spec.model)
-    return [("error", "spec.model", f"the toy backend refuses a model with {found['num_hidden_layers']} layers")]
+    return [Issue("spec.model", f"the toy backend refuses a model with {found['num_hidden_layers']} layers")]
 
 
 def test_a_backend_registered_in_one_place_reaches_settings_validation_and_the_local_launcher(monkeypatch, tmp_path):

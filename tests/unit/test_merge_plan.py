@@ -7,6 +7,7 @@ import sys
 import yaml
 from builders import merge
 
+from tuneforge.api.base import Issue
 from tuneforge.api.manifest import parse
 from tuneforge.backends.mergekit import compat
 from tuneforge.backends.mergekit.plan import merge_options, mergekit_config, plan
@@ -67,19 +68,19 @@ LLAMA = {"architectures": ["LlamaForCausalLM"], "hidden_size": 576, "intermediat
 def test_compat_names_the_mismatching_input():
     spec = spec_of(merge("ties"))
     configs = {"builtin://smollm2-135m-instruct": LLAMA, "FineTuneJob/ft": {**LLAMA, "hidden_size": 2048}}
-    assert compat.problems(spec, configs) == [(
+    assert compat.problems(spec, configs) == [Issue(
         "spec.models[1].model",
         "FineTuneJob/ft has hidden_size 2048, spec.baseModel has 576: tensors of different shapes cannot be merged",
     )]
     configs["FineTuneJob/ft"] = {**LLAMA, "architectures": ["MistralForCausalLM"]}
-    assert "different architectures cannot be merged" in compat.problems(spec, configs)[0][1]
+    assert "different architectures cannot be merged" in compat.problems(spec, configs)[0].message
 
 
 def test_compat_lets_passthrough_change_depth_but_checks_ranges():
     spec = spec_of(merge("passthrough").set("spec.slices", [{"sources": [{"model": {"uri": "builtin://smollm2-135m-instruct"},
                                                                           "layerRange": [20, 40]}]}]))
     assert compat.problems(spec, {"builtin://smollm2-135m-instruct": LLAMA}) == [
-        ("spec.slices[0].sources[0].layerRange", "ends at 40 but builtin://smollm2-135m-instruct has 30 layers")]
+        Issue("spec.slices[0].sources[0].layerRange", "ends at 40 but builtin://smollm2-135m-instruct has 30 layers")]
 
 
 def test_validate_rejects_mismatched_local_models(tmp_path):

@@ -80,7 +80,8 @@ def test_autoawq_engine_has_its_own_image_and_config():
 
 
 def test_group_size_must_divide_the_hidden_sizes():
-    (path, message), = fit_problems(spec("awq", groupSize=128), SMOL)
+    (path, message, severity), = fit_problems(spec("awq", groupSize=128), SMOL)
+    assert severity == "error"
     assert path == "awq.groupSize"
     assert message == "128 does not divide the model's hidden_size 576; group sizes that fit: 32, 64"
     assert fit_problems(spec("gptq", groupSize=64), SMOL) == []

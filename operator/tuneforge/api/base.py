@@ -1,15 +1,16 @@
 """The base model of every API type, and how cross-field rules report their problems.
 
 Models are frozen, camelCase on the wire, and reject unknown fields. Cross-field rules are
-written as `problems()` generators yielding `(field path, message)`; one `after` validator
-collects them all so a user sees every rule they broke at once, each naming its field.
+written as `problems()` generators yielding `Issue(field path, message)`; one `after` validator
+collects them all so a user sees every rule they broke at once, each naming its field. `Issue` is
+the one shape of "a problem with a field" from the API to `tuneforge validate` and the worker.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from kube_custom_resource import schema
 from pydantic import ConfigDict, model_validator
@@ -21,7 +22,25 @@ Dict = schema.Dict
 IntOrString = schema.IntOrString
 AnyValue = schema.Any
 
-Problem = tuple[str, str]
+
+
+class Issue(NamedTuple):
+    """A problem with a field: its path (camelCase, dotted, relative to whoever reports it; "" for
+    the whole document), what is wrong and how to fix it, and whether it stops the job."""
+
+    path: str
+    message: str
+    severity: str = "error"  # error | warning
+
+    def at(self, prefix: str) -> Issue:
+        """The same issue with its path under `prefix` (the caller knows where the field lives)."""
+        if not prefix or not self.path:
+            return self._replace(path=prefix or self.path)
+        return self._replace(path=f"{prefix}{self.path}" if self.path.startswith("[") else f"{prefix}.{self.path}")
+
+    def line(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
 
 RULE_ERROR = "tuneforge_rule"
 
@@ -38,7 +57,7 @@ class Model(schema.BaseModel):
         use_attribute_docstrings=True,
     )
 
-    def problems(self) -> Iterator[Problem]:
+    def problems(self) -> Iterator[Issue]:
         """Cross-field rules of this model: yield (camelCase field path, message)."""
         return iter(())
 
@@ -46,7 +65,7 @@ class Model(schema.BaseModel):
     def _check_rules(self) -> Model:
         found = list(self.problems())
         if found:
-            summary = "; ".join(f"{path}: {msg}" if path else msg for path, msg in found)
+            summary = "; ".join(issue.line() for issue in found)
             raise PydanticCustomError(RULE_ERROR, "{summary}", {"summary": summary, "problems": found})
         return self
 

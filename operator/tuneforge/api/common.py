@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from .base import AnyValue, IntOrString, Model, Optional, Problem
+from .base import AnyValue, IntOrString, Model, Optional, Issue
 from .sources import SecretRef, check_uri, secret_problems
 
 QUANTITY = re.compile(r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?")
@@ -39,7 +39,7 @@ class Output(Model):
             raise ValueError("builtin:// is read-only; write to pvc://, s3://, hf:// or file://")
         return uri
 
-    def problems(self) -> Iterator[Problem]:
+    def problems(self) -> Iterator[Issue]:
         yield from secret_problems(self.uri, self.secret_ref)
 
 
@@ -71,13 +71,13 @@ class Resources(Model):
     """Memory per GPU (e.g. 80Gi), for the memory-fit check of `tuneforge validate`; without it the
     check uses the nvidia.com/gpu.product node selector when it names a known GPU."""
 
-    def problems(self) -> Iterator[Problem]:
+    def problems(self) -> Iterator[Issue]:
         for name in ("cpu", "memory", "ephemeral_storage", "shared_memory", "gpu_memory"):
             value = getattr(self, name)
             if value is not None and not _is_quantity(str(value)):
                 path = {"ephemeral_storage": "ephemeralStorage", "shared_memory": "sharedMemory",
                         "gpu_memory": "gpuMemory"}.get(name, name)
-                yield path, f"'{value}' is not a Kubernetes quantity (examples: 4, 500m, 16Gi)"
+                yield Issue(path, f"'{value}' is not a Kubernetes quantity (examples: 4, 500m, 16Gi)")
 
 
 def _is_quantity(value: str) -> bool:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import Model, Optional, Problem
+from .base import Model, Optional, Issue
 from .common import Output
 from .constants import VERSION
 from .resource import METHOD_COLUMN, PHASE_COLUMN, PROGRESS_COLUMN, JobSpec, Resource
@@ -149,30 +149,30 @@ class FineTuneSpec(JobSpec):
     output: FineTuneOutput = Field(default_factory=FineTuneOutput)
     """Where the adapter or model goes."""
 
-    def problems(self) -> Iterator[Problem]:
+    def problems(self) -> Iterator[Issue]:
         m = self.method
         if m == "qlora" and (self.quantization is None or self.quantization.bits != 4):
-            yield "quantization", "method qlora needs 4-bit settings: add quantization: {bits: 4} (nf4 by default)"
+            yield Issue("quantization", "method qlora needs 4-bit settings: add quantization: {bits: 4} (nf4 by default)")
         if m != "qlora" and self.quantization is not None:
-            yield "quantization", f"quantization applies to method qlora, not {m}"
+            yield Issue("quantization", f"quantization applies to method qlora, not {m}")
         if m == "dpo" and self.dataset.format != "preference":
-            yield "dataset.format", f"method dpo needs a preference dataset (prompt/chosen/rejected), got {self.dataset.format}"
+            yield Issue("dataset.format", f"method dpo needs a preference dataset (prompt/chosen/rejected), got {self.dataset.format}")
         if m != "dpo" and self.dataset.format == "preference":
-            yield "dataset.format", f"preference data is for method dpo; method {m} needs chat, instruction or text"
+            yield Issue("dataset.format", f"preference data is for method dpo; method {m} needs chat, instruction or text")
         if m != "dpo" and self.dpo is not None:
-            yield "dpo", f"dpo settings apply to method dpo, not {m}"
+            yield Issue("dpo", f"dpo settings apply to method dpo, not {m}")
         if m not in ADAPTER_METHODS and self.lora is not None:
-            yield "lora", f"lora settings apply to methods {', '.join(ADAPTER_METHODS)}, not {m}"
+            yield Issue("lora", f"lora settings apply to methods {', '.join(ADAPTER_METHODS)}, not {m}")
         if m != "full" and self.deepspeed is not None:
-            yield "deepspeed", f"deepspeed applies to method full, not {m} (adapter methods use plain data parallelism)"
+            yield Issue("deepspeed", f"deepspeed applies to method full, not {m} (adapter methods use plain data parallelism)")
         if self.deepspeed is not None and self.deepspeed.offload_parameters and self.deepspeed.stage != 3:
-            yield "deepspeed.offloadParameters", "parameter offload needs ZeRO stage 3"
+            yield Issue("deepspeed.offloadParameters", "parameter offload needs ZeRO stage 3")
         if m not in ADAPTER_METHODS and self.output.merge_adapter:
-            yield "output.mergeAdapter", f"method {m} trains the whole model; there is no adapter to merge"
+            yield Issue("output.mergeAdapter", f"method {m} trains the whole model; there is no adapter to merge")
         if self.training.assistant_only_loss and self.dataset.format != "chat":
-            yield "training.assistantOnlyLoss", "assistant-only loss needs chat data"
+            yield Issue("training.assistantOnlyLoss", "assistant-only loss needs chat data")
         if self.training.eval_steps and not (self.dataset.validation_split or self.dataset.validation_fraction):
-            yield "training.evalSteps", "evaluation needs dataset.validationSplit or dataset.validationFraction"
+            yield Issue("training.evalSteps", "evaluation needs dataset.validationSplit or dataset.validationFraction")
 
     def effective_lora(self) -> LoraSettings:
         return self.lora or LoraSettings()

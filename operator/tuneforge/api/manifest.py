@@ -16,15 +16,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from .base import RULE_ERROR
+from .base import RULE_ERROR, Issue
 from .constants import API_VERSION
 from .resource import Resource, name_problems
-
-
-@dataclass(frozen=True)
-class Issue:
-    path: str
-    message: str
 
 
 @dataclass
@@ -86,7 +80,7 @@ def _explain(kind: type[Resource], err: dict[str, Any]) -> list[Issue]:
     loc = tuple(err["loc"])
     kind_of = err["type"]
     if kind_of == RULE_ERROR:
-        return [Issue(_join(format_loc(loc), rel), msg) for rel, msg in err["ctx"]["problems"]]
+        return [issue.at(format_loc(loc)) for issue in err["ctx"]["problems"]]
     where = format_loc(loc)
     if kind_of == "extra_forbidden":
         parent = schema_node(kind.model_json_schema(), loc[:-1])
@@ -124,7 +118,7 @@ def parse(raw: Any) -> tuple[Resource | None, list[Issue]]:
         issues.append(Issue("metadata.name", "required field is missing"))
         return None, issues
     # The name is checked on its own so its problems show even when the spec has others.
-    issues.extend(Issue(f"metadata.{p}", m) for p, m in name_problems(str(raw["metadata"]["name"])))
+    issues.extend(issue.at("metadata") for issue in name_problems(str(raw["metadata"]["name"])))
     try:
         # Types as the API server checks them: JSON's, strictly ("5" is not an integer, 1 is not true).
         resource = kind.model_validate_json(json.dumps(raw, default=str), strict=True)

@@ -8,7 +8,7 @@ from typing import Literal, NamedTuple
 
 from pydantic import Field, field_validator
 
-from .base import AnyValue, Dict, Model, Optional, Problem
+from .base import AnyValue, Dict, Model, Optional, Issue
 from .constants import VERSION
 from .resource import METHOD_COLUMN, PHASE_COLUMN, PROGRESS_COLUMN, JobSpec, Resource
 from .sources import ModelSource
@@ -151,33 +151,33 @@ class MergeSpec(JobSpec):
                 first[name] = where
         return f"got {len(written)} entries naming {distinct} distinct model{'s' * (distinct != 1)}: {'; '.join(same)}"
 
-    def problems(self) -> Iterator[Problem]:
+    def problems(self) -> Iterator[Issue]:
         contract = MERGE_METHODS[self.method]
         if self.models and self.slices:
-            yield "slices", "set models or slices, not both"
+            yield Issue("slices", "set models or slices, not both")
         if not self.models and not self.slices:
-            yield "models", f"method {self.method} needs models (or slices)"
+            yield Issue("models", f"method {self.method} needs models (or slices)")
         if self.method == "passthrough" and self.models and len(self.models) != 1:
-            yield "slices", "passthrough stacks layers: describe them with slices (or give exactly one model)"
+            yield Issue("slices", "passthrough stacks layers: describe them with slices (or give exactly one model)")
         if contract.base == "required" and self.base_model is None:
-            yield "baseModel", f"method {self.method} needs a baseModel"
+            yield Issue("baseModel", f"method {self.method} needs a baseModel")
         if self.method == "slerp" and self.models is not None and len(self.models) != 2:
-            yield "models", f"slerp takes exactly two models, got {len(self.models)}"
+            yield Issue("models", f"slerp takes exactly two models, got {len(self.models)}")
         elif self.models:
             n = len(self.inputs())
             got = self._count_written(n)
             if n < contract.min_inputs:
-                yield "models", f"method {self.method} needs at least {contract.min_inputs} distinct models (base included), {got}"
+                yield Issue("models", f"method {self.method} needs at least {contract.min_inputs} distinct models (base included), {got}")
             if contract.max_inputs is not None and n > contract.max_inputs:
-                yield "models", f"method {self.method} takes at most {contract.max_inputs} models (base included), {got}"
+                yield Issue("models", f"method {self.method} takes at most {contract.max_inputs} models (base included), {got}")
         if self.method == "slerp" and self.base_model is not None and self.models and len(self.models) == 2:
             names = [m.model.describe() for m in self.models]
             if self.base_model.describe() not in names:
-                yield "baseModel", "slerp interpolates between its two models: baseModel must be one of them"
+                yield Issue("baseModel", "slerp interpolates between its two models: baseModel must be one of them")
         if self.method == "slerp" and "t" not in (self.parameters or {}):
-            yield "parameters.t", "slerp needs the interpolation factor t (0 = base model, 1 = the other)"
+            yield Issue("parameters.t", "slerp needs the interpolation factor t (0 = base model, 1 = the other)")
         if self.resources.nodes > 1:
-            yield "resources.nodes", "a merge runs in one pod (mergekit works out of core); remove resources.nodes"
+            yield Issue("resources.nodes", "a merge runs in one pod (mergekit works out of core); remove resources.nodes")
         yield from _range_problems("parameters", self.parameters)
         for i, item in enumerate(self.models or []):
             yield from _range_problems(f"models[{i}].parameters", item.parameters)
@@ -185,7 +185,7 @@ class MergeSpec(JobSpec):
             for j, src in enumerate(sl.sources):
                 start, end = src.layer_range
                 if not 0 <= start < end:
-                    yield f"slices[{i}].sources[{j}].layerRange", f"[{start}, {end}] is not a range: need 0 <= start < end"
+                    yield Issue(f"slices[{i}].sources[{j}].layerRange", f"[{start}, {end}] is not a range: need 0 <= start < end")
 
 
 def _numbers(value: object) -> Iterator[float]:
@@ -200,16 +200,16 @@ def _numbers(value: object) -> Iterator[float]:
         yield from _numbers(value["value"])
 
 
-def _range_problems(path: str, parameters: dict | None) -> Iterator[Problem]:
+def _range_problems(path: str, parameters: dict | None) -> Iterator[Issue]:
     for name, value in (parameters or {}).items():
         if name in UNIT_RANGE_PARAMETERS:
             bad = [v for v in _numbers(value) if not 0.0 <= v <= 1.0]
             if bad:
-                yield f"{path}.{name}", f"{name} must be between 0 and 1, got {bad[0]:g}"
+                yield Issue(f"{path}.{name}", f"{name} must be between 0 and 1, got {bad[0]:g}")
         if name == "weight":
             bad = [v for v in _numbers(value) if not -10.0 <= v <= 10.0]
             if bad:
-                yield f"{path}.{name}", f"weight {bad[0]:g} is out of the sensible range -10..10"
+                yield Issue(f"{path}.{name}", f"weight {bad[0]:g} is out of the sensible range -10..10")
 
 
 class MergeJob(

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from .base import Model, Optional, Problem
+from .base import Model, Optional, Issue
 from .constants import VERSION
 from .resource import METHOD_COLUMN, PHASE_COLUMN, PROGRESS_COLUMN, JobSpec, Resource
 from .sources import DatasetSource, ModelSource
@@ -69,11 +69,11 @@ class GgufSettings(Model):
             raise ValueError("each type may appear once")
         return types
 
-    def problems(self) -> Iterator[Problem]:
+    def problems(self) -> Iterator[Issue]:
         if self.imatrix is None:
             needing = [t for t in self.types if t in GGUF_NEEDS_IMATRIX]
             if needing:
-                yield "imatrix", f"{', '.join(needing)} need an importance matrix: add imatrix: {{}} (computed from builtin://calibration-mini by default)"
+                yield Issue("imatrix", f"{', '.join(needing)} need an importance matrix: add imatrix: {{}} (computed from builtin://calibration-mini by default)")
 
 
 class AwqSettings(Model):
@@ -177,12 +177,12 @@ class QuantizeSpec(JobSpec):
     evaluation: Evaluation = Field(default_factory=Evaluation)
     """Quality measurement of each output."""
 
-    def problems(self) -> Iterator[Problem]:
+    def problems(self) -> Iterator[Issue]:
         for name in SETTINGS_TYPES:
             if name != self.method and getattr(self, name) is not None:
-                yield name, f"{name} settings apply to method {name}, not {self.method}"
+                yield Issue(name, f"{name} settings apply to method {name}, not {self.method}")
         if self.method in ("exl2", "exl3") and self.resources.gpus == 0:
-            yield "resources.gpus", f"method {self.method} needs a CUDA GPU: set resources.gpus"
+            yield Issue("resources.gpus", f"method {self.method} needs a CUDA GPU: set resources.gpus")
 
     def settings(self) -> Model:
         found = getattr(self, self.method)

@@ -8,7 +8,7 @@ from kube_custom_resource import CustomResource
 from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from .base import RFC1123_LABEL, RULE_ERROR, Model, Problem
+from .base import RFC1123_LABEL, RULE_ERROR, Model, Issue
 from .common import Output, Resources, RunPolicy, Scheduling
 from .constants import MAX_NAME_LENGTH
 from .status import Status
@@ -32,17 +32,13 @@ class JobSpec(Model):
     """Where the result goes."""
 
 
-def name_problems(name: str) -> Iterator[Problem]:
+def name_problems(name: str) -> Iterator[Issue]:
     if len(name) > MAX_NAME_LENGTH:
-        yield "name", (
-            f"'{name}' is {len(name)} characters; at most {MAX_NAME_LENGTH} so the Job and Pod names "
-            "derived from it stay valid"
-        )
+        yield Issue("name", f"'{name}' is {len(name)} characters; at most {MAX_NAME_LENGTH} so the Job and Pod names "
+                    "derived from it stay valid")
     if not RFC1123_LABEL.match(name):
-        yield "name", (
-            f"'{name}' is not a valid name: use lower case letters, digits and '-', "
-            "starting and ending with a letter or digit (RFC 1123)"
-        )
+        yield Issue("name", f"'{name}' is not a valid name: use lower case letters, digits and '-', "
+                    "starting and ending with a letter or digit (RFC 1123)")
 
 
 class Resource(CustomResource, abstract=True):
@@ -55,8 +51,8 @@ class Resource(CustomResource, abstract=True):
 
     @model_validator(mode="after")
     def _valid_name(self) -> Resource:
-        found = [(f"metadata.{p}", m) for p, m in name_problems(self.metadata.name)]
+        found = [issue.at("metadata") for issue in name_problems(self.metadata.name)]
         if found:
-            summary = "; ".join(f"{p}: {m}" for p, m in found)
+            summary = "; ".join(issue.line() for issue in found)
             raise PydanticCustomError(RULE_ERROR, "{summary}", {"summary": summary, "problems": found})
         return self

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from .base import Model, Optional, Problem
+from .base import Model, Optional, Issue
 
 SCHEMES = ("hf", "s3", "pvc", "file", "builtin")
 
@@ -84,13 +84,12 @@ def secret_env(name: str, key: str) -> str:
     return f"TUNEFORGE_SECRET_{clean[0]}__{clean[1]}_{digest}"
 
 
-def secret_problems(uri: str | None, ref: SecretRef | None) -> Iterator[Problem]:
+def secret_problems(uri: str | None, ref: SecretRef | None) -> Iterator[Issue]:
     if ref is not None and ref.key and uri and uri.startswith("s3://"):
-        yield "secretRef.key", ("s3:// reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and optionally "
-                                "AWS_SESSION_TOKEN, AWS_ENDPOINT_URL, AWS_DEFAULT_REGION) from the Secret; "
-                                "key applies to hf:// tokens only")
+        yield Issue("secretRef.key", "s3:// reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and optionally "
+                    "AWS_SESSION_TOKEN, AWS_ENDPOINT_URL, AWS_DEFAULT_REGION) from the Secret; key applies to hf:// tokens only")
     if ref is not None and uri and uri.startswith(("file://", "pvc://", "builtin://")):
-        yield "secretRef", f"{uri.partition(':')[0]}:// needs no credentials; secretRef applies to hf:// and s3://"
+        yield Issue("secretRef", f"{uri.partition(':')[0]}:// needs no credentials; secretRef applies to hf:// and s3://")
 
 
 class JobRef(Model):
@@ -123,14 +122,14 @@ class ModelSource(Model):
     def _known_scheme(cls, uri: str | None) -> str | None:
         return uri if uri is None else check_uri(uri)
 
-    def problems(self) -> Iterator[Problem]:
+    def problems(self) -> Iterator[Issue]:
         if (self.uri is None) == (self.from_job is None):
-            yield "", "set exactly one of uri or fromJob"
+            yield Issue("", "set exactly one of uri or fromJob")
         name = builtin_name(self.uri)
         if name is not None and name not in BUILTIN_MODELS:
-            yield "uri", f"unknown built-in model '{name}'; built-in models: {', '.join(BUILTIN_MODELS)}"
+            yield Issue("uri", f"unknown built-in model '{name}'; built-in models: {', '.join(BUILTIN_MODELS)}")
         if self.from_job is not None and (self.revision or self.secret_ref):
-            yield "fromJob", "revision and secretRef apply to uri sources, not to fromJob"
+            yield Issue("fromJob", "revision and secretRef apply to uri sources, not to fromJob")
         yield from secret_problems(self.uri, self.secret_ref)
 
     def describe(self) -> str:
@@ -166,13 +165,13 @@ class DatasetSource(Model):
     def _known_scheme(cls, uri: str) -> str:
         return check_uri(uri)
 
-    def problems(self) -> Iterator[Problem]:
+    def problems(self) -> Iterator[Issue]:
         name = builtin_name(self.uri)
         if name is not None:
             if name not in BUILTIN_DATASETS:
-                yield "uri", f"unknown built-in dataset '{name}'; built-in datasets: {', '.join(BUILTIN_DATASETS)}"
+                yield Issue("uri", f"unknown built-in dataset '{name}'; built-in datasets: {', '.join(BUILTIN_DATASETS)}")
             elif BUILTIN_DATASETS[name] != self.format:
-                yield "format", f"builtin://{name} holds {BUILTIN_DATASETS[name]} rows, not {self.format}"
+                yield Issue("format", f"builtin://{name} holds {BUILTIN_DATASETS[name]} rows, not {self.format}")
         if self.validation_split and self.validation_fraction:
-            yield "validationFraction", "set validationSplit or validationFraction, not both"
+            yield Issue("validationFraction", "set validationSplit or validationFraction, not both")
         yield from secret_problems(self.uri, self.secret_ref)

@@ -12,15 +12,16 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from ..api.base import Issue
 from ..api.resource import Resource
 from .worker_plan import WorkerPlan
 
 # A backend's offline checks read the inputs' config.json through this (None: not readable offline).
 ConfigReader = Callable[[Any], "dict[str, Any] | None"]
-OfflineCheck = Callable[[Resource, ConfigReader], Iterable[tuple[str, str, str]]]
+OfflineCheck = Callable[[Resource, ConfigReader], Iterable[Issue]]
 
 
-def no_offline_checks(resource: Resource, config: ConfigReader) -> list[tuple[str, str, str]]:
+def no_offline_checks(resource: Resource, config: ConfigReader) -> list[Issue]:
     return []
 
 
@@ -38,7 +39,7 @@ class Backend:
     images: tuple[str, ...] = ()
     """Every worker image its plans may choose (default: one, named after the backend)."""
     offline_checks: OfflineCheck = field(default=no_offline_checks)
-    """(severity, path, message) found before any download, from the configs readable offline."""
+    """Issues (paths from the document's root) found before any download, from the configs readable offline."""
 
     def image_names(self) -> tuple[str, ...]:
         return self.images or (self.name,)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...api.base import Issue
 from ...api.quantize import AwqSettings, GptqSettings, QuantizeSpec
 from ..worker_plan import WorkerPlan, default_plan
 
@@ -46,7 +47,7 @@ def autoawq_config(s: AwqSettings) -> dict[str, Any]:
     return {"w_bit": s.bits, "q_group_size": s.group_size, "zero_point": not s.symmetric, "version": s.version.upper()}
 
 
-def fit_problems(spec: QuantizeSpec, config: dict[str, Any]) -> list[tuple[str, str]]:
+def fit_problems(spec: QuantizeSpec, config: dict[str, Any]) -> list[Issue]:
     """Settings the model's shapes rule out, found from config.json before any weight is loaded."""
     s = spec.settings()
     group = getattr(s, "group_size", -1)
@@ -59,4 +60,4 @@ def fit_problems(spec: QuantizeSpec, config: dict[str, Any]) -> list[tuple[str, 
     fits = [g for g in (32, 64, 128) if all(v % g == 0 for v in sizes.values())]
     hint = f"; group sizes that fit: {', '.join(map(str, fits))}" if fits else "; use -1 (per channel)"
     shown = ", ".join(f"{k} {v}" for k, v in bad.items())
-    return [(f"{spec.method}.groupSize", f"{group} does not divide the model's {shown}{hint}")]
+    return [Issue(f"{spec.method}.groupSize", f"{group} does not divide the model's {shown}{hint}")]

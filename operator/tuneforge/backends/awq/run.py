@@ -29,10 +29,10 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
         raise InputError(f"spec.model: {spec.model.describe()} has no config.json; {spec.method} needs an HF model folder")
     found = fit_problems(spec, json.loads(config_path.read_text()))
     if found:
-        raise InputError("; ".join(f"spec.{path}: {msg}" for path, msg in found))
+        raise InputError("; ".join(issue.at("spec").line() for issue in found))
     evaluation = spec.evaluation
-    calibration = text_rows(s.dataset)
-    held = text_rows(evaluation.dataset) if evaluation.enabled else []
+    calibration = text_rows(s.dataset, f"{spec.method}.dataset")
+    held = text_rows(evaluation.dataset, "evaluation.dataset") if evaluation.enabled else []
     note = None
     if evaluation.enabled and s.dataset.uri == evaluation.dataset.uri:
         half = len(calibration) // 2

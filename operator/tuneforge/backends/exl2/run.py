@@ -55,7 +55,7 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
         raise InputError(f"spec.resources.gpus: {method} converts on a CUDA GPU and none is visible here")
     s = spec.settings()
     model_dir = sources.resolve_model(spec.model)
-    texts = text_rows(s.dataset)
+    texts = text_rows(s.dataset, f"{method}.dataset")
     cal = output / calibration_file(method)
     if not cal.exists():
         write_calibration(method, texts, model_dir, cal, s.calibration_rows, s.calibration_length)
@@ -110,7 +110,7 @@ def measure(method: str, spec, model_dir: Path, output: Path, rows: list[dict[st
     from .logits import LOADERS
 
     ev = spec.evaluation
-    texts = text_rows(ev.dataset)
+    texts = text_rows(ev.dataset, "evaluation.dataset")
     ids = AutoTokenizer.from_pretrained(model_dir)("\n\n".join(texts), add_special_tokens=False)["input_ids"]
     chunks = token_chunks(ids, min(512, ev.max_tokens), ev.max_tokens)
     model = load(model_dir)

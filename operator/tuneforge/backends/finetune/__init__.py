@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...api.base import Issue
 from ..base import Backend, ConfigReader
 from .plan import plan
 
 
-def offline_checks(resource: Any, config: ConfigReader) -> list[tuple[str, str, str]]:
+def offline_checks(resource: Any, config: ConfigReader) -> list[Issue]:
     """GPU memory fit, when the model's config is readable offline."""
     from .memory import fit_problem
 
     fit = fit_problem(resource.spec, config(resource.spec.model))
-    return [(fit[0], "spec.resources", fit[1])] if fit else []
+    return [fit.at("spec")] if fit else []
 
 
 BACKEND = Backend("finetune", "FineTuneJob", ("full", "lora", "qlora", "dpo"), __name__, plan,

@@ -19,17 +19,18 @@ class DatasetError(InputError):
     """A dataset that does not match its spec; the message names the problem and the field."""
 
 
-def data_files(path: Path, split_name: str | None = None, held_out: bool = False) -> tuple[str, list[str]]:
+def data_files(path: Path, split_name: str | None = None, held_out: bool = False,
+               field: str = "dataset") -> tuple[str, list[str]]:
     """The files to read: all of them, or without (held_out False) / only (True) the named split's."""
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in LOADERS)
     if split_name:
         files = [f for f in files if _in_split(f, path, split_name) == held_out]
     if not files:
-        raise DatasetError(f"dataset.uri: no .jsonl, .json, .parquet or .csv files under {path}")
+        raise DatasetError(f"{field}.uri: no .jsonl, .json, .parquet or .csv files under {path}")
     kinds = {LOADERS.get(f.suffix) for f in files}
     if None in kinds or len(kinds) > 1:
         raise DatasetError(
-            f"dataset.uri: {path} mixes or lacks known file types; use one of {', '.join(LOADERS)}"
+            f"{field}.uri: {path} mixes or lacks known file types; use one of {', '.join(LOADERS)}"
         )
     return kinds.pop(), [str(f) for f in files]
 
@@ -57,22 +58,23 @@ def load_splits(path: Path, source, seed: int):
 
 
 def load_rows(path: Path, fmt: str, uri: str, seed: int, max_samples: int | None = None,
-              split_name: str | None = None, held_out: bool = False):
+              split_name: str | None = None, held_out: bool = False, field: str = "dataset"):
+    """The rows of a dataset file or folder; errors name `field`, the spec path the caller read it from."""
     import datasets
 
-    loader, files = data_files(path, split_name, held_out)
+    loader, files = data_files(path, split_name, held_out, field)
     try:
         rows = datasets.load_dataset(loader, data_files=files, split="train")
     except Exception as exc:  # datasets raises many types for unreadable files
-        raise DatasetError(f"dataset.uri: cannot read {uri}: {exc}") from exc
+        raise DatasetError(f"{field}.uri: cannot read {uri}: {exc}") from exc
     missing = [c for c in REQUIRED_COLUMNS[fmt] if c not in rows.column_names]
     if missing:
         raise DatasetError(
-            f"dataset.format: {uri} is declared as {fmt}, which needs column(s) {', '.join(missing)}; "
+            f"{field}.format: {uri} is declared as {fmt}, which needs column(s) {', '.join(missing)}; "
             f"the file has: {', '.join(rows.column_names) or 'no columns'}"
         )
     if len(rows) == 0:
-        raise DatasetError(f"dataset.uri: {uri} has no rows")
+        raise DatasetError(f"{field}.uri: {uri} has no rows")
     rows = rows.shuffle(seed=seed)
     if max_samples is not None:
         rows = rows.select(range(min(max_samples, len(rows))))
@@ -86,8 +88,9 @@ def split(rows, validation_fraction: float | None, seed: int):
     return parts["train"], parts["test"]
 
 
-def text_rows(source) -> list[str]:
-    """The `text` column of a dataset source (calibration and evaluation text for quantization)."""
+def text_rows(source, field: str) -> list[str]:
+    """The `text` column of a dataset source (calibration and evaluation text for quantization);
+    `field` is the spec path it came from, which errors name."""
     from ...sources import resolve_dataset
 
-    return list(load_rows(resolve_dataset(source), "text", source.uri, seed=0)["text"])
+    return list(load_rows(resolve_dataset(source), "text", source.uri, seed=0, field=field)["text"])

@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ...api.base import Issue
 from ...api.finetune import FineTuneSpec
 
 GIB = 1 << 30
@@ -153,9 +154,9 @@ def gpu_memory(spec: FineTuneSpec) -> float | None:
     return None
 
 
-def fit_problem(spec: FineTuneSpec, config: dict[str, Any] | None) -> tuple[str, str] | None:
-    """(severity, message) when the estimate exceeds (error) or nears (warning) the declared memory;
-    `config` is the model's config.json (None when it cannot be read offline)."""
+def fit_problem(spec: FineTuneSpec, config: dict[str, Any] | None) -> Issue | None:
+    """An issue of `resources` when the estimate exceeds (error) or nears (warning) the declared
+    memory; `config` is the model's config.json (None when it cannot be read offline)."""
     if spec.resources.gpus == 0 or config is None:
         return None
     available = gpu_memory(spec)
@@ -164,8 +165,8 @@ def fit_problem(spec: FineTuneSpec, config: dict[str, Any] | None) -> tuple[str,
     shape = ModelShape.from_config(config)
     est = estimate(spec, shape)
     if est.total > available:
-        return "error", (f"needs {est.describe()}, more than the {available / GIB:.0f} GiB per GPU declared; "
+        return Issue("resources", f"needs {est.describe()}, more than the {available / GIB:.0f} GiB per GPU declared; "
                          "try qlora, a smaller batchSize or maxLength, gradientCheckpointing on, or deepspeed stage 3")
     if est.total > 0.9 * available:
-        return "warning", f"needs {est.describe()}, close to the {available / GIB:.0f} GiB per GPU declared"
+        return Issue("resources", f"needs {est.describe()}, close to the {available / GIB:.0f} GiB per GPU declared", "warning")
     return None

@@ -37,11 +37,11 @@ def calibration_source(settings):
 def split_texts(spec) -> tuple[list[str], list[str], str | None]:
     """(imatrix texts, evaluation texts, note): one dataset used for both is cut in two disjoint halves."""
     calibrate = calibration_source(spec.settings())
-    held = text_rows(spec.evaluation.dataset) if spec.evaluation.enabled else []
+    held = text_rows(spec.evaluation.dataset, "evaluation.dataset") if spec.evaluation.enabled else []
     if calibrate is not None and spec.evaluation.enabled and calibrate.uri == spec.evaluation.dataset.uri:
         half = len(held) // 2
         return held[:half], held[half:], "second half of the rows; the first half computed the imatrix"
-    return (text_rows(calibrate) if calibrate is not None else []), held, None
+    return (text_rows(calibrate, "gguf.imatrix.dataset") if calibrate is not None else []), held, None
 
 
 def gguf_facts(path: Path) -> tuple[str, set[str]]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...api.base import Issue
 from ...api.merge import MERGE_METHODS
 from ..base import Backend, ConfigReader
 from .plan import plan
 
 
-def offline_checks(resource: Any, config: ConfigReader) -> list[tuple[str, str, str]]:
+def offline_checks(resource: Any, config: ConfigReader) -> list[Issue]:
     """Architecture and shape agreement of the inputs whose configs are readable offline."""
     from .compat import problems
 
@@ -18,7 +19,7 @@ def offline_checks(resource: Any, config: ConfigReader) -> list[tuple[str, str, 
         found = config(source)
         if found is not None:
             configs[source.describe()] = found
-    return [("error", path, message) for path, message in problems(resource.spec, configs)]
+    return problems(resource.spec, configs)
 
 
 BACKEND = Backend("mergekit", "MergeJob", tuple(MERGE_METHODS), __name__, plan, offline_checks=offline_checks)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ...api.merge import MergeSpec
-from ...api.base import Problem
+from ...api.base import Issue
 
 # Shape fields that must agree for tensors to line up. Passthrough stacks layers, so the layer
 # count may differ there; a union tokenizer reconciles different vocabularies.
@@ -23,7 +23,7 @@ def _places(spec: MergeSpec) -> Iterator[tuple[str, Any]]:
             yield f"spec.slices[{i}].sources[{j}].model", src.model
 
 
-def problems(spec: MergeSpec, configs: dict[str, dict[str, Any]]) -> list[Problem]:
+def problems(spec: MergeSpec, configs: dict[str, dict[str, Any]]) -> list[Issue]:
     """Compare each reachable input's config with the first one; `configs` maps describe() -> config."""
     skip = set()
     if spec.method == "passthrough" or spec.slices:
@@ -31,7 +31,7 @@ def problems(spec: MergeSpec, configs: dict[str, dict[str, Any]]) -> list[Proble
     if spec.tokenizer_source == "union":
         skip.add("vocab_size")
     reference: tuple[str, dict[str, Any]] | None = None
-    found: list[Problem] = []
+    found: list[Issue] = []
     for path, source in _places(spec):
         config = configs.get(source.describe())
         if config is None:
@@ -42,14 +42,14 @@ def problems(spec: MergeSpec, configs: dict[str, dict[str, Any]]) -> list[Proble
         ref_path, ref = reference
         arch, ref_arch = config.get("architectures"), ref.get("architectures")
         if arch and ref_arch and arch != ref_arch:
-            found.append((path, f"{source.describe()} is {'/'.join(arch)}, {ref_path} is {'/'.join(ref_arch)}: "
+            found.append(Issue(path, f"{source.describe()} is {'/'.join(arch)}, {ref_path} is {'/'.join(ref_arch)}: "
                                 "models of different architectures cannot be merged"))
             continue
         for name in SHAPE_FIELDS:
             if name in skip:
                 continue
             if name in config and name in ref and config[name] != ref[name]:
-                found.append((path, f"{source.describe()} has {name} {config[name]}, {ref_path} has {ref[name]}: "
+                found.append(Issue(path, f"{source.describe()} has {name} {config[name]}, {ref_path} has {ref[name]}: "
                                     "tensors of different shapes cannot be merged"))
         if len(found) > 20:
             break
@@ -59,6 +59,6 @@ def problems(spec: MergeSpec, configs: dict[str, dict[str, Any]]) -> list[Proble
                 config = configs.get(src.model.describe())
                 layers = (config or {}).get("num_hidden_layers")
                 if layers is not None and src.layer_range[1] > layers:
-                    found.append((f"spec.slices[{i}].sources[{j}].layerRange",
+                    found.append(Issue(f"spec.slices[{i}].sources[{j}].layerRange",
                                   f"ends at {src.layer_range[1]} but {src.model.describe()} has {layers} layers"))
     return found

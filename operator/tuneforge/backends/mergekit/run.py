@@ -29,7 +29,7 @@ def run(job: MergeJob, raw: dict[str, Any], output: Path, reporter: Reporter) ->
     configs = {key: json.loads((p / "config.json").read_text()) for key, p in paths.items() if (p / "config.json").is_file()}
     found = compat.problems(spec, configs)
     if found:
-        raise InputError("; ".join(f"{path}: {msg}" for path, msg in found))
+        raise InputError("; ".join(issue.line() for issue in found))
 
     config = mergekit_config(spec, lambda source: str(paths[source.describe()]))
     cuda = spec.resources.gpus > 0 and torch.cuda.is_available()
