@@ -262,7 +262,7 @@ def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool
 
     if not namespaces and not all_namespaces:
         raise click.UsageError("choose --namespace NS (repeatable) or --all-namespaces")
-    handlers.EXACT_NAMESPACES = not all_namespaces and not any(set(ns) & set("*?[!") for ns in namespaces)
+    exact = not all_namespaces and not any(set(ns) & set("*?[!") for ns in namespaces)
     # kopf.run leaves logging as it finds it; an operator's log is what `kubectl logs` shows.
     kopf.configure(verbose=verbose)
     # kopf names itself after the login user by default, and a container running as a uid without a
@@ -272,7 +272,7 @@ def operator(namespaces: tuple[str, ...], all_namespaces: bool, standalone: bool
 
     identity = os.environ.get("POD_NAME") or socket.gethostname()
     kopf.run(standalone=standalone, namespaces=list(namespaces), clusterwide=all_namespaces, liveness_endpoint=liveness,
-             identity=identity)
+             identity=identity, memo=kopf.Memo(exact_namespaces=exact))
 
 
 def _summary(outcome, echo=click.echo, step: str = "") -> None:

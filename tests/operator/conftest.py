@@ -133,9 +133,8 @@ def operator(cluster, kmock, monkeypatch):
 
     kopf cancels the tasks started after it when it stops, and pytest-asyncio finalizes fixtures
     in a new task; so the operator starts and stops in the test's own task, in its event loop."""
-    from tuneforge.controller import main, sync
+    from tuneforge.controller import main, sync  # noqa: F401  (main registers the handlers)
 
-    monkeypatch.setattr(main, "SETTINGS", Settings(default_output_claim="outputs", cache_claim="model-cache", metrics_port=0))
     monkeypatch.setattr(sync, "PROGRESS_INTERVAL", 0.5)
     # A handler in flight when kopf stops loses its emulator-side task; a short read timeout lets
     # it fail fast instead of holding the stop (see `cluster`).
@@ -146,7 +145,9 @@ def operator(cluster, kmock, monkeypatch):
     @contextlib.asynccontextmanager
     async def running():
         stop = asyncio.Event()
-        task = asyncio.create_task(kopf.operator(registry=registry, standalone=True, clusterwide=True, stop_flag=stop))
+        settings = Settings(default_output_claim="outputs", cache_claim="model-cache", metrics_port=0)
+        task = asyncio.create_task(kopf.operator(registry=registry, standalone=True, clusterwide=True, stop_flag=stop,
+                                                 memo=kopf.Memo(settings=settings)))
         await asyncio.sleep(0.3)
         try:
             yield task

@@ -9,14 +9,10 @@ from ..api.constants import FINALIZER, LABEL_JOB, LABEL_KIND, LABEL_MANAGED_BY
 from . import kube, metrics, reconcile, sync
 from .settings import Settings
 
-SETTINGS = Settings.from_env()
 MANAGED = {LABEL_MANAGED_BY: "tuneforge-operator"}
-# Set by `tuneforge operator --namespace ...` with exact names: the operator then needs no permission
-# at cluster scope (kopf would otherwise list namespaces and watch CRDs cluster-wide).
-EXACT_NAMESPACES = False
 
 
-def configure(settings: kopf.OperatorSettings) -> None:
+def configure(settings: kopf.OperatorSettings, exact_namespaces: bool = False) -> None:
     settings.persistence.finalizer = FINALIZER
     # kopf's state lives in status.operator, written with the handler's own status update: one PATCH
     # per reconcile. (Annotations would add a metadata PATCH per resource, and drift for GitOps tools.)
@@ -34,15 +30,20 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.execution.max_workers = kube.CONNECTIONS
     # The watched namespaces as given and the CRDs as discovered at start (helm installs them first),
     # instead of watching both cluster-wide: a namespace-scoped install holds only Roles.
-    settings.scanning.disabled = EXACT_NAMESPACES
+    settings.scanning.disabled = exact_namespaces
 
 
 @kopf.on.startup()
-def startup(settings: kopf.OperatorSettings, **_) -> None:
-    configure(settings)
+def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
+    """The operator's configuration lives in kopf's memo, built here from the environment (the chart
+    sets it) unless whoever started kopf put one there (`tuneforge operator`, the tests). With exact
+    namespace names (`--namespace`) the operator needs no permission at cluster scope: kopf would
+    otherwise list namespaces and watch CRDs cluster-wide."""
+    memo.setdefault("settings", Settings.from_env())
+    configure(settings, memo.get("exact_namespaces", False))
     # The client imports each API's modules on first use: do it now, not while the first resources wait.
     kube.batch(), kube.core(), kube.custom()
-    metrics.serve(SETTINGS.metrics_port)
+    metrics.serve(memo.settings.metrics_port)
 
 
 def _register(kind: str) -> None:
@@ -50,16 +51,16 @@ def _register(kind: str) -> None:
 
     @kopf.on.resume(GROUP, VERSION, plural, id=f"{plural}-resume")
     @kopf.on.create(GROUP, VERSION, plural, id=f"{plural}-create")
-    def create(body, patch, logger, **_):
-        if reconcile.reconcile(body, patch, SETTINGS, logger):
+    def create(body, patch, logger, memo, **_):
+        if reconcile.reconcile(body, patch, memo.settings, logger):
             sync.sync(body["metadata"]["namespace"], kind, body["metadata"]["name"], logger)
 
     @kopf.on.update(GROUP, VERSION, plural, field="spec", id=f"{plural}-spec-changed")
-    def spec_changed(body, patch, old, new, logger, **_):
+    def spec_changed(body, patch, old, new, logger, memo, **_):
         if (body.get("status") or {}).get("jobName"):
             reconcile.apply_to_started(body, patch, old or {}, new or {}, logger)
             return
-        if reconcile.reconcile(body, patch, SETTINGS, logger):
+        if reconcile.reconcile(body, patch, memo.settings, logger):
             sync.sync(body["metadata"]["namespace"], kind, body["metadata"]["name"], logger)
 
     # An event handler, not on.delete: that would put a finalizer on every resource.
