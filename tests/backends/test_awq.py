@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from helpers import run_doc
+from support.run import run_doc
 
 from tuneforge import record
 from tuneforge.backends.sampling import sample

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from helpers import learned, run_example
+from support.run import learned, run_example
 
 from tuneforge.backends.finetune.data import DatasetError, load_rows
 

@@ -1,7 +1,7 @@
 """Several worker processes on CPU: plain torchrun (DDP over gloo) and DeepSpeed ZeRO-2/3."""
 
 import pytest
-from helpers import learned, run_example
+from support.run import learned, run_example
 
 pytestmark = pytest.mark.slow
 SHORT = ("spec.training.maxSteps=4", "spec.training.maxLength=96", "spec.training.batchSize=2")

@@ -1,7 +1,7 @@
 """full, qlora and dpo for real on the built-in model, on CPU, with few steps."""
 
 import pytest
-from helpers import learned, run_example
+from support.run import learned, run_example
 
 from tuneforge import record
 
@@ -42,7 +42,7 @@ def test_dpo_raises_the_reward_margin(root, tmp_path):
 
 
 def test_assistant_only_loss_needs_template_markers(root, tmp_path):
-    from helpers import tuneforge
+    from support.run import tuneforge
 
     proc = tuneforge("run", str(root / "examples" / "finetune-lora-local.yaml"), "--output", str(tmp_path / "o"),
                      "--set", "spec.training.assistantOnlyLoss=true", timeout=300)

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from helpers import run_doc, run_example
+from support.run import run_doc, run_example
 
 from tuneforge import record
 

@@ -1,18 +1,15 @@
 """The real LoRA method on the built-in SmolLM2-135M, on CPU, through `tuneforge run`."""
 
 import json
-import subprocess
-import sys
 
 import pytest
+from support.run import tuneforge
 
 from tuneforge import record
 
 pytestmark = pytest.mark.slow
 
 
-def tuneforge(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tuneforge.cli", *args], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

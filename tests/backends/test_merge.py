@@ -3,7 +3,7 @@
 import pytest
 import torch
 import yaml
-from helpers import tuneforge
+from support.run import tuneforge
 from safetensors.torch import load_file
 
 from tuneforge import record

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from helpers import tuneforge
+from support.run import tuneforge
 
 pytestmark = pytest.mark.slow
 

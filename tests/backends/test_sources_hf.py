@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import tuneforge
+from support.run import tuneforge
 from tuneforge import sources
 from tuneforge.sources import hub
 from tuneforge.api.sources import DatasetSource, ModelSource, SecretRef, secret_env

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-import s3server
-from helpers import tuneforge
+from support import s3server
+from support.run import tuneforge
 from tuneforge import sources
 from tuneforge.sources import s3
 from tuneforge.api.sources import SecretRef, secret_env

@@ -7,7 +7,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
-from podsecurity import violations
+from support.podsecurity import violations
 
 from tuneforge.controller.settings import Settings, worker_images
 

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-
-import cluster as control_plane  # noqa: E402
-from clusterkit import OPERATOR_NAMESPACE, RELEASE_VALUES, ROOT, Kube  # noqa: E402
+from support import cluster as control_plane
+from support.clusterkit import OPERATOR_NAMESPACE, RELEASE_VALUES, ROOT, Kube  # noqa: E402
 
 
 def operator_program() -> str:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 import yaml
-from clusterkit import eventually, finetune, restricted_namespace
+from support.clusterkit import eventually, finetune, restricted_namespace
 
 pytestmark = pytest.mark.slow
 

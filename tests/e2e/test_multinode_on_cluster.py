@@ -11,7 +11,7 @@ import json
 
 import pytest
 import yaml
-from clusterkit import describe, finetune, node_path, restricted_namespace
+from support.clusterkit import describe, finetune, node_path, restricted_namespace
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from clusterkit import describe, eventually, finetune, kill_operator, restricted_namespace, without_permission
+from support.clusterkit import describe, eventually, finetune, kill_operator, restricted_namespace, without_permission
 
 pytestmark = pytest.mark.slow
 

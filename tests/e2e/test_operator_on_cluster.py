@@ -9,7 +9,7 @@ import json
 
 import pytest
 import yaml
-from clusterkit import describe, eventually, finetune, kill_operator, restricted_namespace
+from support.clusterkit import describe, eventually, finetune, kill_operator, restricted_namespace
 
 pytestmark = pytest.mark.slow
 

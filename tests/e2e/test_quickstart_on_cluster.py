@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from clusterkit import ROOT, describe, finetune, node_path, restricted_namespace
+from support.clusterkit import ROOT, describe, finetune, node_path, restricted_namespace
 
 pytestmark = pytest.mark.slow
 

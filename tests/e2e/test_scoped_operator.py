@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from clusterkit import (OPERATOR, OPERATOR_NAMESPACE, RELEASE_VALUES, ROOT, describe, eventually, finetune, operator_pod,
+from support.clusterkit import (OPERATOR, OPERATOR_NAMESPACE, RELEASE_VALUES, ROOT, describe, eventually, finetune, operator_pod,
                         restricted_namespace)
 
 pytestmark = pytest.mark.slow

@@ -5,10 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "unit"))
+from support.boundaries import HEAVY, light_modules
 
-from test_import_boundaries import HEAVY, light_modules  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_light_module_loads_in_the_operator_environment():

@@ -1,6 +1,6 @@
 """The operator's Prometheus metrics move with what it does."""
 
-from builders import finetune
+from support.builders import finetune
 from prometheus_client import REGISTRY, generate_latest
 
 RESULT = '::tuneforge::result {"uri":"pvc://outputs/default/metrics-m","files":1}'

@@ -3,7 +3,7 @@ Everything else about the operator is tested against the real control plane (tes
 shows its injected fault fired."""
 
 
-from builders import finetune
+from support.builders import finetune
 
 from tuneforge.api.manifest import parse
 from tuneforge.backends import backend_for

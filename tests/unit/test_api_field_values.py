@@ -1,7 +1,7 @@
 """Every enum and range field not covered in test_api_rules: the message a user sees for a bad value."""
 
 import pytest
-from builders import finetune, merge, quantize
+from support.builders import finetune, merge, quantize
 
 from tuneforge.api.manifest import parse
 

@@ -1,7 +1,7 @@
 """Every validator and the message a user sees for it."""
 
 import pytest
-from builders import finetune, merge, quantize
+from support.builders import finetune, merge, quantize
 
 from tuneforge.api.manifest import parse
 

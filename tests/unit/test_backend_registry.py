@@ -9,7 +9,7 @@ import typing
 from pathlib import Path
 
 import yaml
-from builders import quantize
+from support.builders import quantize
 from click.testing import CliRunner
 
 from tuneforge import backends, cli, local

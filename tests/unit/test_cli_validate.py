@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from builders import finetune, merge
+from support.builders import finetune, merge
 
 
 def validate(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:

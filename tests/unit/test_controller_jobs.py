@@ -4,8 +4,8 @@ import json
 import re
 
 import pytest
-from builders import finetune, merge, quantize
-from podsecurity import violations
+from support.builders import finetune, merge, quantize
+from support.podsecurity import violations
 
 from tuneforge.api.sources import secret_env
 from tuneforge.api.manifest import parse

@@ -1,16 +1,11 @@
 """The pure fine-tuning plan: launcher, torchrun options, DeepSpeed config."""
 
-from builders import finetune
+from support.builders import finetune, spec_of
 
 from tuneforge.api.manifest import parse
 from tuneforge.backends import backend_for
 from tuneforge.backends.finetune.plan import WORKER_COMMAND, deepspeed_config, plan
 
-
-def spec_of(doc):
-    res, issues = parse(dict(doc))
-    assert not issues, issues
-    return res.spec
 
 
 def test_single_cpu_process():

@@ -4,22 +4,9 @@ import ast
 import subprocess
 import sys
 
-HEAVY = ("torch", "transformers", "peft", "trl", "deepspeed", "bitsandbytes", "llama_cpp", "awq",
-         "exllamav2", "exllamav3", "mergekit", "llmcompressor", "datasets", "accelerate", "numpy", "gguf")
+from support.boundaries import HEAVY, light_modules
+
 LIGHT_PACKAGES = ("tuneforge/api", "tuneforge/controller")
-
-
-def light_modules(root) -> list[str]:
-    """What the operator image imports: the API, CRD rendering, the CLI, sources, every backend's
-    package and plan (the registry imports them all), and the whole controller package."""
-    package = root / "operator" / "tuneforge"
-    plans = sorted(package.glob("backends/*/plan.py"))
-    controller = sorted((package / "controller").glob("*.py"))
-    named = ["tuneforge.api", "tuneforge.api.manifest", "tuneforge.crds", "tuneforge.cli", "tuneforge.sources",
-             "tuneforge.progress", "tuneforge.contract", "tuneforge.backends"]
-    named += [f"tuneforge.backends.{p.parent.name}" for p in plans] + [f"tuneforge.backends.{p.parent.name}.plan" for p in plans]
-    named += [f"tuneforge.controller.{p.stem}" for p in controller if p.stem != "__init__"]
-    return named
 
 
 def imported_heavy(modules: list[str]) -> list[str]:

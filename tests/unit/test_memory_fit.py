@@ -6,7 +6,7 @@ import sys
 
 import pytest
 import yaml
-from builders import finetune
+from support.builders import finetune
 
 from tuneforge.api.finetune import FineTuneSpec
 from tuneforge.backends.finetune.memory import GIB, ModelShape, estimate, gpu_memory
@@ -94,7 +94,7 @@ def test_gpu_memory_must_be_a_quantity():
 
 
 def test_validate_names_awq_group_sizes_that_fit(tmp_path):
-    from builders import quantize
+    from support.builders import quantize
 
     doc = quantize("awq").set("spec.model", {"uri": model_dir(tmp_path, SMOLLM2_135M)}).set("spec.awq", {"groupSize": 128})
     proc = validate(tmp_path, doc)

@@ -5,18 +5,13 @@ import subprocess
 import sys
 
 import yaml
-from builders import merge
+from support.builders import merge, spec_of
 
 from tuneforge.api.base import Issue
 from tuneforge.api.manifest import parse
 from tuneforge.backends.mergekit import compat
 from tuneforge.backends.mergekit.plan import merge_options, mergekit_config, plan
 
-
-def spec_of(doc):
-    res, issues = parse(dict(doc))
-    assert not issues, issues
-    return res.spec
 
 
 def fake_resolve(source):

@@ -1,5 +1,5 @@
 import pytest
-from builders import finetune
+from support.builders import finetune
 
 from tuneforge.overrides import OverrideError, apply
 
@@ -42,7 +42,7 @@ def _run_set(tmp_path, *sets):
     import sys
 
     import yaml
-    from builders import merge
+    from support.builders import merge
 
     path = tmp_path / "two.yaml"
     path.write_text(yaml.safe_dump_all([dict(finetune("lora", name="ft")), dict(merge("slerp", name="mj"))]))

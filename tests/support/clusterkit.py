@@ -7,15 +7,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "support"))
+from support import cluster as control_plane
 
-import cluster as control_plane  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass

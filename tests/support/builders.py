@@ -63,3 +63,12 @@ def quantize(method: str = "gguf", name: str = "qj") -> Doc:
     if method in ("exl2", "exl3"):
         spec["resources"] = {"gpus": 1}
     return Doc(apiVersion=API, kind="QuantizeJob", metadata={"name": name}, spec=spec)
+
+
+def spec_of(doc) -> Any:
+    """The parsed spec of a valid document (asserts it is valid)."""
+    from tuneforge.api.manifest import parse
+
+    res, issues = parse(dict(doc))
+    assert not issues, issues
+    return res.spec
