@@ -18,7 +18,7 @@ from ..api.constants import (
 from ..api.resource import Resource
 from ..api.sources import secret_env
 from ..backends.worker_plan import WorkerPlan
-from ..contract import CACHE_DIR, EXIT_INVALID, PVC_ROOT, RENDEZVOUS_ENV, SPEC_DIR, SPEC_FILE
+from ..contract import CACHE_DIR, CACHE_ENV, EXIT_INVALID, PVC_ROOT, PVC_ROOT_ENV, RENDEZVOUS_ENV, SPEC_DIR, SPEC_FILE
 from .settings import Settings
 
 SHORT_KIND = {"FineTuneJob": "ftj", "MergeJob": "mj", "QuantizeJob": "qj"}
@@ -132,17 +132,23 @@ def restricted_container_security() -> dict[str, Any]:
     }
 
 
-def job(resource: Resource, plan: WorkerPlan, settings: Settings, worker_spec: dict[str, Any],
-        owner_uid: str | None = None) -> dict[str, Any]:
-    """The batch/v1 Job that runs the worker for a resource (worker_spec: what the worker reads)."""
-    spec, name = resource.spec, child_name(resource)
-    lab = labels(resource, plan.backend)
-    defaults = settings.backend_defaults.get(plan.backend, {})
+def _env(resource: Resource, plan: WorkerPlan, name: str) -> list[dict[str, Any]]:
+    """The plan's env, the contract's mounts, each source's credentials (as secretKeyRef) and, for
+    several nodes, the rendezvous host."""
     env = [{"name": k, "value": v} for k, v in sorted(plan.env.items())]
-    env += [{"name": "TUNEFORGE_CACHE", "value": CACHE_DIR}, {"name": "TUNEFORGE_PVC_ROOT", "value": PVC_ROOT},
+    env += [{"name": CACHE_ENV, "value": CACHE_DIR}, {"name": PVC_ROOT_ENV, "value": PVC_ROOT},
             {"name": "HF_HOME", "value": f"{CACHE_DIR}/huggingface"}]
-    for source in _sources(spec):
+    for source in _sources(resource.spec):
         env += [e for e in _secret_env(source.uri, source.secret_ref) if e["name"] not in {x["name"] for x in env}]
+    if plan.nodes > 1:
+        env.append({"name": RENDEZVOUS_ENV, "value": f"{name}-0.{name}"})
+    return env
+
+
+def _volumes(resource: Resource, plan: WorkerPlan, settings: Settings,
+             worker_spec: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(volumes, the worker's mounts): the spec file, the model cache, /tmp, every pvc:// claim the
+    worker spec names, and shared memory for GPUs."""
     mounts = [{"name": "spec", "mountPath": SPEC_DIR, "readOnly": True}, {"name": "cache", "mountPath": CACHE_DIR},
               {"name": "tmp", "mountPath": "/tmp"}]
     volumes: list[dict[str, Any]] = [
@@ -154,28 +160,29 @@ def job(resource: Resource, plan: WorkerPlan, settings: Settings, worker_spec: d
     for i, claim in enumerate(pvc_claims(worker_spec)):
         volumes.append({"name": f"pvc-{i}", "persistentVolumeClaim": {"claimName": claim}})
         mounts.append({"name": f"pvc-{i}", "mountPath": f"{PVC_ROOT}/{claim}"})
-    if spec.resources.shared_memory is not None or plan.gpus:
-        shm: dict[str, Any] = {"medium": "Memory"}
-        if spec.resources.shared_memory is not None:
-            shm["sizeLimit"] = str(spec.resources.shared_memory)
-        volumes.append({"name": "dshm", "emptyDir": shm})
+    shared = resource.spec.resources.shared_memory
+    if shared is not None or plan.gpus:
+        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", **({"sizeLimit": str(shared)} if shared is not None else {})}})
         mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
-    multi = plan.nodes > 1
-    if multi:
-        env.append({"name": RENDEZVOUS_ENV, "value": f"{name}-0.{name}"})
+    return volumes, mounts
+
+
+def _pod_spec(resource: Resource, plan: WorkerPlan, settings: Settings, worker_spec: dict[str, Any],
+              name: str) -> dict[str, Any]:
+    s, defaults = resource.spec.scheduling, settings.backend_defaults.get(plan.backend, {})
+    volumes, mounts = _volumes(resource, plan, settings, worker_spec)
     container = {
         "name": "worker",
         "image": settings.images[plan.backend],
         "imagePullPolicy": settings.image_pull_policy,
         "command": list(plan.command),
-        "env": env,
+        "env": _env(resource, plan, name),
         "volumeMounts": mounts,
         "resources": _resources(resource, plan, defaults.get("resources")),
         "securityContext": restricted_container_security(),
         # The result line is written to the termination message; logs are the fallback on crashes.
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
-    s, rp = spec.scheduling, spec.run_policy
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "securityContext": {
@@ -187,26 +194,22 @@ def job(resource: Resource, plan: WorkerPlan, settings: Settings, worker_spec: d
         "enableServiceLinks": False,
     }
     # Each of the spec's nodeSelector, tolerations and affinity, when set, replaces the backend default's.
-    node_selector = s.node_selector or defaults.get("nodeSelector")
-    if node_selector:
-        pod_spec["nodeSelector"] = dict(node_selector)
-    tolerations = s.tolerations or defaults.get("tolerations")
-    if tolerations:
-        pod_spec["tolerations"] = list(tolerations)
-    affinity = s.affinity or defaults.get("affinity")
-    if affinity:
-        pod_spec["affinity"] = affinity
-    if s.priority_class_name:
-        pod_spec["priorityClassName"] = s.priority_class_name
-    if s.service_account_name:
-        pod_spec["serviceAccountName"] = s.service_account_name
-    if s.image_pull_secrets:
-        pod_spec["imagePullSecrets"] = [{"name": ref.name} for ref in s.image_pull_secrets]
-    if multi:
-        pod_spec["subdomain"] = name
-    job_labels = dict(lab)
-    if s.queue_name:
-        job_labels[LABEL_KUEUE_QUEUE] = s.queue_name
+    chosen = {"nodeSelector": dict(s.node_selector or defaults.get("nodeSelector") or {}),
+              "tolerations": list(s.tolerations or defaults.get("tolerations") or []),
+              "affinity": s.affinity or defaults.get("affinity"),
+              "priorityClassName": s.priority_class_name, "serviceAccountName": s.service_account_name,
+              "imagePullSecrets": [{"name": ref.name} for ref in s.image_pull_secrets or []],
+              "subdomain": name if plan.nodes > 1 else None}
+    pod_spec.update({key: value for key, value in chosen.items() if value})
+    return pod_spec
+
+
+def job(resource: Resource, plan: WorkerPlan, settings: Settings, worker_spec: dict[str, Any],
+        owner_uid: str | None = None) -> dict[str, Any]:
+    """The batch/v1 Job that runs the worker for a resource (worker_spec: what the worker reads)."""
+    name, lab = child_name(resource), labels(resource, plan.backend)
+    s, rp = resource.spec.scheduling, resource.spec.run_policy
+    job_labels = {**lab, **({LABEL_KUEUE_QUEUE: s.queue_name} if s.queue_name else {})}
     job_spec: dict[str, Any] = {
         "backoffLimit": rp.backoff_limit,
         # Kueue admits a queued Job by unsuspending it; a user suspends with runPolicy.suspend.
@@ -216,9 +219,9 @@ def job(resource: Resource, plan: WorkerPlan, settings: Settings, worker_spec: d
             {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
         ]},
         "template": {"metadata": {"labels": lab, "annotations": {ANNOTATION_WORKER_SPEC: worker_spec_json(worker_spec)}},
-                     "spec": pod_spec},
+                     "spec": _pod_spec(resource, plan, settings, worker_spec, name)},
     }
-    if multi:
+    if plan.nodes > 1:
         job_spec.update(completionMode="Indexed", completions=plan.nodes, parallelism=plan.nodes)
     if rp.active_deadline_seconds is not None:
         job_spec["activeDeadlineSeconds"] = rp.active_deadline_seconds
