@@ -1,0 +1,16 @@
+"""The `tuneforge` command: run, validate, crds, operator (one module per verb)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tuneforge")
+def main() -> None:
+    """Fine-tune, quantize and merge LLMs: on Kubernetes, or locally with the same manifests."""
+    # Commands: run, validate, crds, operator.
+
+
+# The verbs register themselves on `main`.
+from . import crds, operator, run, validate  # noqa: E402,F401
