@@ -26,7 +26,7 @@ from kmock._internal import enums
 from kmock._internal.k8s import KubernetesError
 from kmock._internal.references import ResourceInfo
 
-from tuneforge import crds
+from tuneforge.codegen import crds
 
 _versions = itertools.count(1)
 

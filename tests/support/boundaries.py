@@ -14,7 +14,7 @@ def light_modules(root: Path) -> list[str]:
     package = root / "operator" / "tuneforge"
     plans = sorted(package.glob("backends/*/plan.py"))
     controller = sorted((package / "controller").glob("*.py"))
-    named = ["tuneforge.api", "tuneforge.api.manifest", "tuneforge.crds", "tuneforge.cli", "tuneforge.sources",
+    named = ["tuneforge.api", "tuneforge.api.manifest", "tuneforge.codegen.crds", "tuneforge.cli", "tuneforge.sources",
              "tuneforge.progress", "tuneforge.contract", "tuneforge.backends"]
     named += [f"tuneforge.backends.{p.parent.name}" for p in plans] + [f"tuneforge.backends.{p.parent.name}.plan" for p in plans]
     named += [f"tuneforge.controller.{p.stem}" for p in controller if p.stem != "__init__"]

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from tuneforge import crds
+from tuneforge.codegen import crds
 
 RENDERED = crds.render()
 

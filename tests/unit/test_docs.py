@@ -31,7 +31,7 @@ def test_progress_page_names_every_field_a_reporter_emits(root):
 
 
 def test_api_reference_is_generated_from_the_current_types(root):
-    from tuneforge import apidocs
+    from tuneforge.codegen import apidocs
 
     assert apidocs.drift(root) == []
     page = (root / "docs" / "api.md").read_text()

@@ -17,8 +17,8 @@ from . import main
 def crds(check: bool, root: Path) -> None:
     """Write the CRDs rendered from the API types into crds/ and charts/tuneforge/crds/, and their
     reference page docs/api.md."""
-    from .. import apidocs
-    from .. import crds as render
+    from ..codegen import apidocs
+    from ..codegen import crds as render
 
     problems = []
     for name, doc in render.render().items():

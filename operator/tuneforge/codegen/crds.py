@@ -16,9 +16,9 @@ from typing import Any
 import yaml
 from kube_custom_resource import CustomResourceRegistry
 
-from . import api
-from .api.constants import CATEGORY, GROUP
-from .api.merge import MERGE_METHODS
+from .. import api
+from ..api.constants import CATEGORY, GROUP
+from ..api.merge import MERGE_METHODS
 
 BASE_REQUIRED = sorted(name for name, c in MERGE_METHODS.items() if c.base == "required")
 

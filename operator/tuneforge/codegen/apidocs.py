@@ -89,7 +89,7 @@ def _rows(node: dict[str, Any], path: str, required: bool, out: list[str], known
 
 
 def render() -> str:
-    from . import api
+    from .. import api
 
     lines = [INTRO]
     for doc in crds.render().values():

@@ -1,0 +1,1 @@
+"""Files generated from the API types: the CRDs (crds.py) and the API reference page (apidocs.py)."""
