@@ -21,7 +21,7 @@ from tqdm import tqdm
 from .api.manifest import Document
 from .contract import OUTPUT_RECORD
 from .cpus import thread_env
-from .progress import parse_line
+from .worker.progress import parse_line
 
 
 

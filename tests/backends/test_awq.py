@@ -5,7 +5,7 @@ import json
 import pytest
 from support.run import run_doc
 
-from tuneforge import record
+from tuneforge.worker import record
 from tuneforge.backends.sampling import sample
 
 pytestmark = pytest.mark.slow

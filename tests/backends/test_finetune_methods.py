@@ -3,7 +3,7 @@
 import pytest
 from support.run import learned, run_example
 
-from tuneforge import record
+from tuneforge.worker import record
 
 pytestmark = pytest.mark.slow
 SHORT = ("spec.training.maxLength=128",)

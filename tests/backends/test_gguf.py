@@ -5,7 +5,7 @@ import json
 import pytest
 from support.run import run_doc, run_example
 
-from tuneforge import record
+from tuneforge.worker import record
 
 pytestmark = pytest.mark.slow
 # The seed's 14 types, q2_k to q8_0.

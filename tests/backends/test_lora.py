@@ -5,7 +5,7 @@ import json
 import pytest
 from support.run import tuneforge
 
-from tuneforge import record
+from tuneforge.worker import record
 
 pytestmark = pytest.mark.slow
 

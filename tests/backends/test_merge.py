@@ -6,7 +6,7 @@ import yaml
 from support.run import tuneforge
 from safetensors.torch import load_file
 
-from tuneforge import record
+from tuneforge.worker import record
 
 pytestmark = pytest.mark.slow
 BUILTIN = {"uri": "builtin://smollm2-135m-instruct"}

@@ -15,7 +15,7 @@ def light_modules(root: Path) -> list[str]:
     plans = sorted(package.glob("backends/*/plan.py"))
     controller = sorted((package / "controller").glob("*.py"))
     named = ["tuneforge.api", "tuneforge.api.manifest", "tuneforge.codegen.crds", "tuneforge.cli", "tuneforge.sources",
-             "tuneforge.progress", "tuneforge.contract", "tuneforge.backends"]
+             "tuneforge.worker.progress", "tuneforge.contract", "tuneforge.backends"]
     named += [f"tuneforge.backends.{p.parent.name}" for p in plans] + [f"tuneforge.backends.{p.parent.name}.plan" for p in plans]
     named += [f"tuneforge.controller.{p.stem}" for p in controller if p.stem != "__init__"]
     return named

@@ -2,8 +2,8 @@
 
 import re
 
-from tuneforge import record
-from tuneforge.progress import Reporter
+from tuneforge.worker import record
+from tuneforge.worker.progress import Reporter
 
 
 def test_output_record_page_names_every_field(root, tmp_path):

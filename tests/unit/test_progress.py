@@ -3,7 +3,7 @@
 import io
 import json
 
-from tuneforge.progress import Reporter, human_eta, parse_line
+from tuneforge.worker.progress import Reporter, human_eta, parse_line
 
 
 def lines(buf: io.StringIO) -> list[tuple[str, dict]]:

@@ -1,4 +1,4 @@
-from tuneforge import record
+from tuneforge.worker import record
 
 
 def test_record_lists_every_file_with_size_and_hash(tmp_path):
@@ -23,7 +23,7 @@ def test_background_digests_are_used_only_for_unchanged_files(tmp_path):
     import hashlib
     import os
 
-    from tuneforge import record
+    from tuneforge.worker import record
 
     a, b = tmp_path / "a.bin", tmp_path / "b.bin"
     a.write_bytes(b"first")

@@ -79,7 +79,7 @@ def run(file: str, output: Path | None, assignments: tuple[str, ...], processes:
 
 
 def _local_target(doc: Document, output: Path | None, count: int) -> Path:
-    from ..worker import output_dir
+    from ..worker.outputs import output_dir
 
     resource = doc.resource
     if output is not None:
@@ -131,7 +131,7 @@ def _failed(outcome, step: str, file: str, done: dict[tuple[str, str], Path], as
 
 
 def _summary(outcome, echo=click.echo, step: str = "") -> None:
-    from .. import record
+    from ..worker import record
 
     rec = record.read(outcome.output)
     minutes, seconds = divmod(int(outcome.seconds), 60)

@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 from .. import crash
-from ..progress import parse_line
+from ..worker.progress import parse_line
 
 OOM_ADVICE = ("the worker ran out of memory (OOMKilled): raise resources.memory, lower training.batchSize "
               "or training.maxLength, or use method qlora")

@@ -13,7 +13,7 @@ import kubernetes
 
 from ..api import GROUP, VERSION
 from ..api.constants import LABEL_JOB, LABEL_KIND
-from ..progress import parse_line
+from ..worker.progress import parse_line
 from . import kube, metrics, status
 from .reconcile import PLURALS, lookup
 

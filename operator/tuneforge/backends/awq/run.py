@@ -8,10 +8,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ... import record, sources
+from ... import sources
+from ...worker import record
 from ...api.quantize import QuantizeJob
 from ...errors import InputError
-from ...progress import Reporter
+from ...worker.progress import Reporter
 from ..finetune.data import text_rows
 from ..quality import PLOT_FILE, plot
 from ..sampling import maybe_sample

@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ... import record, sources
+from ... import sources
+from ...worker import record
 from ...api.quantize import QuantizeJob
 from ...errors import InputError
-from ...progress import Reporter
+from ...worker.progress import Reporter
 from ..finetune.data import text_rows
 from ..gguf.plan import model_stem
 from ..quality import PLOT_FILE, ReferenceTable, plot, token_chunks

@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ... import record, sources
+from ... import sources
+from ...worker import record
 from ...api.finetune import DpoSettings, FineTuneJob
 from ...errors import InputError
-from ...progress import Reporter
+from ...worker.progress import Reporter
 from ..sampling import maybe_sample
 from .data import load_splits
 from .models import load, lora_config

@@ -9,10 +9,11 @@ from typing import Any
 
 import yaml
 
-from ... import record, sources
+from ... import sources
+from ...worker import record
 from ...api.merge import MergeJob
 from ...errors import InputError
-from ...progress import Reporter
+from ...worker.progress import Reporter
 from ..sampling import maybe_sample
 from . import compat
 from .plan import merge_options, mergekit_config

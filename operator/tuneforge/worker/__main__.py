@@ -9,82 +9,20 @@ Exit codes: 0 done, 2 invalid spec or input (retrying will not help), 1 anything
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import sys
 import traceback
-from pathlib import Path
 
-from .contract import EXIT_INVALID, OUTPUT_RECORD, REMOTE_SCHEMES
-from .api.manifest import load_file
-from .backends import backend_for
-from .progress import Reporter
-from .errors import InputError
+from ..api.manifest import load_file
+from ..backends import backend_for
+from ..contract import EXIT_INVALID, REMOTE_SCHEMES
+from ..errors import InputError
 from . import record
-from .sources import cache_root, local_path
+from .outputs import guard_finished_output, guard_remote_output, output_dir, publish
+from .progress import Reporter
 
 
 
-
-
-def output_dir(resource, override: str | None) -> Path:
-    """Where the worker writes: the output itself, or for s3:// and hf:// a staging folder in the
-    cache that is uploaded at the end (and kept, so a failed upload or a crash can resume)."""
-    if override:
-        return Path(override)
-    uri = resource.spec.output.uri
-    if uri is None:
-        return Path("out") / resource.metadata.name
-    if uri.startswith(REMOTE_SCHEMES):
-        tag = hashlib.sha256(uri.encode()).hexdigest()[:8]
-        return cache_root() / "staging" / f"{resource.kind.lower()}-{resource.metadata.name}-{tag}"
-    return local_path(uri)
-
-
-def guard_finished_output(out: Path, overwrite: bool) -> None:
-    """Never replace a finished output by accident; a half-done one (checkpoints) is resumed."""
-    finished = out / OUTPUT_RECORD
-    if finished.exists():
-        if not overwrite:
-            raise InputError(
-                f"spec.output: {out} already holds a finished job ({OUTPUT_RECORD}); choose another output "
-                "or set spec.output.overwrite: true to replace it"
-            )
-        finished.unlink()
-
-
-def guard_remote_output(output, out: Path, raw: dict) -> str:
-    """What an s3:// or hf:// output needs: "run" (then upload), "upload" (the staging folder holds
-    this very run, finished: only its upload is missing) or "done" (uploaded already)."""
-    finished = out / OUTPUT_RECORD
-    staged = finished.exists() and json.loads(finished.read_text()).get("parameters") == raw["spec"]
-    if output.uri.startswith("s3://"):
-        from .sources import s3
-
-        if s3.exists(output.uri, output.secret_ref, OUTPUT_RECORD):
-            if staged:
-                return "done"
-            if not output.overwrite:
-                raise InputError(f"spec.output: {output.uri} already holds a finished job ({OUTPUT_RECORD}); choose "
-                                 "another output or set spec.output.overwrite: true to replace it")
-    if staged:
-        return "upload"
-    finished.unlink(missing_ok=True)
-    return "run"
-
-
-def publish(output, out: Path, name: str, reporter: Reporter) -> None:
-    reporter.progress(0, 1, force=True, stage=f"upload to {output.uri}")
-    if output.uri.startswith("s3://"):
-        from .sources import s3
-
-        s3.upload(out, output.uri, output.secret_ref, last=OUTPUT_RECORD)
-    else:
-        from .sources import hub
-
-        hub.push(out, output.uri, None, output.secret_ref, name)
-    reporter.progress(1, 1, force=True, stage="uploaded")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .api.constants import OUTPUT_RECORD
+from ..api.constants import OUTPUT_RECORD
 
 
 def sha256(path: Path) -> str:
