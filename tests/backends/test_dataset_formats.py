@@ -5,7 +5,7 @@ import json
 import pytest
 from support.run import learned, run_example
 
-from tuneforge.backends.finetune.data import DatasetError, load_rows
+from tuneforge.backends.common.rows import DatasetError, load_rows
 
 
 def rows_of(fmt: str) -> list[dict]:
@@ -83,7 +83,7 @@ def test_short_real_run(root, tmp_path, fmt, kind):
 
 def test_named_validation_split_from_a_folder(tmp_path):
     from tuneforge.api.sources import DatasetSource
-    from tuneforge.backends.finetune.data import load_splits
+    from tuneforge.backends.common.rows import load_splits
 
     write(tmp_path / "train.jsonl", rows_of("text")[:40], "jsonl")
     write(tmp_path / "validation.jsonl", rows_of("text")[40:], "jsonl")
@@ -97,7 +97,7 @@ def test_named_validation_split_from_a_folder(tmp_path):
 
 def test_validation_fraction_holds_rows_out(tmp_path):
     from tuneforge.api.sources import DatasetSource
-    from tuneforge.backends.finetune.data import load_splits
+    from tuneforge.backends.common.rows import load_splits
 
     path = write(tmp_path / "rows.jsonl", rows_of("text"), "jsonl")
     train, held = load_splits(path, DatasetSource(uri=f"file://{path}", format="text", validation_fraction=0.25), seed=1)

@@ -86,7 +86,7 @@ def test_pickle_only_hub_model_is_refused(hub_cache):
 
 
 def test_dataset_repository_loads_its_rows(hub_cache):
-    from tuneforge.backends.finetune.data import load_rows
+    from tuneforge.backends.common.rows import load_rows
 
     cache, _ = hub_cache
     rows = "\n".join(json.dumps({"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]})

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from tuneforge.api.sources import DatasetSource
-from tuneforge.backends.finetune.data import DatasetError, text_rows
+from tuneforge.backends.common.rows import DatasetError, text_rows
 
 
 @pytest.mark.parametrize("field", ["evaluation.dataset", "awq.dataset", "gguf.imatrix.dataset"])

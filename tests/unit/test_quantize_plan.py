@@ -8,7 +8,8 @@ import pytest
 from tuneforge.api.quantize import QuantizeSpec
 from tuneforge.backends import backend_for
 from tuneforge.backends.awq.plan import autoawq_config, backend_name, fit_problems, recipe
-from tuneforge.backends.gguf.plan import base_type, model_stem, needs_imatrix, targets
+from tuneforge.backends.common.naming import model_stem
+from tuneforge.backends.gguf.plan import base_type, needs_imatrix, targets
 from tuneforge.backends.quality import Scores, log_softmax, table, token_chunks
 from tuneforge.api.manifest import parse
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
@@ -13,32 +12,23 @@ from ...worker import record
 from ...api.quantize import QuantizeJob
 from ...errors import InputError
 from ...worker.progress import Reporter
-from ..finetune.data import text_rows
+from ..common.quantize import WORK, calibration_and_evaluation, hf_config
 from ..quality import PLOT_FILE, plot
 from ..sampling import maybe_sample
 from .plan import fit_problems
 
-WORK = ".work"
 
 
 def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter) -> dict[str, Any]:
     spec = job.spec
     s = spec.settings()
     model_dir = sources.resolve_model(spec.model)
-    config_path = model_dir / "config.json"
-    if not config_path.is_file():
-        raise InputError(f"spec.model: {spec.model.describe()} has no config.json; {spec.method} needs an HF model folder")
-    found = fit_problems(spec, json.loads(config_path.read_text()))
+    found = fit_problems(spec, hf_config(model_dir, spec.model, spec.method))
     if found:
         raise InputError("; ".join(issue.at("spec").line() for issue in found))
     evaluation = spec.evaluation
-    calibration = text_rows(s.dataset, f"{spec.method}.dataset")
-    held = text_rows(evaluation.dataset, "evaluation.dataset") if evaluation.enabled else []
-    note = None
-    if evaluation.enabled and s.dataset.uri == evaluation.dataset.uri:
-        half = len(calibration) // 2
-        calibration, held = calibration[:half], calibration[half:]
-        note = "second half of the rows; the first half calibrated the quantization"
+    calibration, held, note = calibration_and_evaluation(s.dataset, f"{spec.method}.dataset", evaluation,
+                                                         "calibrated the quantization")
     engine = getattr(s, "engine", "llm-compressor")
     total = 3 if evaluation.enabled else 2
     reporter.progress(0, total, force=True, stage="calibrate")

@@ -17,7 +17,7 @@ from ...api.quantize import ExlSettings, QuantizeSpec
 from ..worker_plan import WorkerPlan, default_plan
 
 MEASUREMENT_FILE = "measurement.json"
-WORK = ".work"
+from ..common.quantize import WORK
 
 
 def plan(spec: QuantizeSpec) -> WorkerPlan:

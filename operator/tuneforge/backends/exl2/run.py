@@ -13,8 +13,8 @@ from ...worker import record
 from ...api.quantize import QuantizeJob
 from ...errors import InputError
 from ...worker.progress import Reporter
-from ..finetune.data import text_rows
-from ..gguf.plan import model_stem
+from ..common.naming import model_stem
+from ..common.rows import text_rows
 from ..quality import PLOT_FILE, ReferenceTable, plot, token_chunks
 from .plan import MEASUREMENT_FILE, WORK, calibration_file, resume_flag, steps
 

@@ -23,7 +23,7 @@ from ...api.finetune import DpoSettings, FineTuneJob
 from ...errors import InputError
 from ...worker.progress import Reporter
 from ..sampling import maybe_sample
-from .data import load_splits
+from ..common.rows import load_splits
 from .models import load, lora_config
 from .plan import deepspeed_config
 

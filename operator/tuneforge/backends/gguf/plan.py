@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ...api.quantize import GGUF_NEEDS_IMATRIX, GgufSettings, QuantizeSpec
@@ -27,14 +26,6 @@ class Target:
 
 def plan(spec: QuantizeSpec) -> WorkerPlan:
     return default_plan("gguf", spec.resources.gpus)
-
-
-def model_stem(uri: str | None) -> str:
-    """A file-name stem for the model: the last path part of its URI (smollm2-135m-instruct, ...)."""
-    parts = [p for p in (uri or "model").split("://", 1)[-1].split("@", 1)[0].split("/") if p]
-    # An upstream job's output is <job>/model: the job's name says more than "model".
-    tail = parts[-2] if len(parts) > 1 and parts[-1] == "model" else (parts[-1] if parts else "model")
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", tail).strip("-.") or "model"
 
 
 def targets(settings: GgufSettings, stem: str) -> list[Target]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import time
@@ -14,14 +13,14 @@ from ...worker import record
 from ...api.quantize import ImatrixSettings, QuantizeJob
 from ...errors import InputError
 from ...worker.progress import Reporter
-from ..finetune.data import text_rows
+from ..common.quantize import WORK, calibration_and_evaluation, hf_config
 from ..quality import PLOT_FILE, plot
 from ..sampling import SAMPLE_PROMPT
 from . import convert, evaluate, imatrix as imx
-from .plan import IMATRIX_FILE, base_type, model_stem, needs_imatrix, targets
+from ..common.naming import model_stem
+from .plan import IMATRIX_FILE, base_type, needs_imatrix, targets
 from .quantize import quantize
 
-WORK = ".work"  # scratch (the unquantized base file), kept across retries, removed when done
 
 
 def log(text: str) -> None:
@@ -37,12 +36,8 @@ def calibration_source(settings):
 
 def split_texts(spec) -> tuple[list[str], list[str], str | None]:
     """(imatrix texts, evaluation texts, note): one dataset used for both is cut in two disjoint halves."""
-    calibrate = calibration_source(spec.settings())
-    held = text_rows(spec.evaluation.dataset, "evaluation.dataset") if spec.evaluation.enabled else []
-    if calibrate is not None and spec.evaluation.enabled and calibrate.uri == spec.evaluation.dataset.uri:
-        half = len(held) // 2
-        return held[:half], held[half:], "second half of the rows; the first half computed the imatrix"
-    return (text_rows(calibrate, "gguf.imatrix.dataset") if calibrate is not None else []), held, None
+    return calibration_and_evaluation(calibration_source(spec.settings()), "gguf.imatrix.dataset", spec.evaluation,
+                                      "computed the imatrix")
 
 
 def gguf_facts(path: Path) -> tuple[str, set[str]]:
@@ -75,9 +70,7 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
     spec = job.spec
     settings = spec.settings()
     model_dir = sources.resolve_model(spec.model)
-    config = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").is_file() else {}
-    if not (model_dir / "config.json").is_file():
-        raise InputError(f"spec.model: {spec.model.describe()} has no config.json; GGUF conversion needs an HF model folder")
+    config = hf_config(model_dir, spec.model, "GGUF conversion")
     stem = model_stem(spec.model.uri)
     plan = targets(settings, stem)
     use_imatrix = needs_imatrix(settings)

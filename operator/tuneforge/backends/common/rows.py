@@ -1,4 +1,5 @@
-"""Load training rows and check they match the declared format before any training starts."""
+"""Dataset rows for any backend (training, calibration, evaluation), checked against the declared
+format before any model is loaded."""
 
 from __future__ import annotations
 
