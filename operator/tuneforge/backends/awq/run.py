@@ -20,8 +20,7 @@ from .plan import fit_problems
 
 
 def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter) -> dict[str, Any]:
-    spec = job.spec
-    s = spec.settings()
+    spec, s = job.spec, job.spec.settings()
     model_dir = sources.resolve_model(spec.model)
     found = fit_problems(spec, hf_config(model_dir, spec.model, spec.method))
     if found:
@@ -29,8 +28,7 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
     evaluation = spec.evaluation
     calibration, held, note = calibration_and_evaluation(s.dataset, f"{spec.method}.dataset", evaluation,
                                                          "calibrated the quantization")
-    engine = getattr(s, "engine", "llm-compressor")
-    total = 3 if evaluation.enabled else 2
+    engine, total = getattr(s, "engine", "llm-compressor"), 3 if evaluation.enabled else 2
     reporter.progress(0, total, force=True, stage="calibrate")
 
     target = output / "model"

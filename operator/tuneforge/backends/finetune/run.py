@@ -164,9 +164,7 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
     import torch
     from transformers import PrinterCallback
 
-    spec = job.spec
-    t = spec.training
-    cuda = torch.cuda.is_available()
+    spec, t, cuda = job.spec, job.spec.training, torch.cuda.is_available()
     torch.manual_seed(t.seed)
     # Data first: a dataset that does not match its format fails in seconds, before any model load.
     train_rows, eval_rows = load_splits(sources.resolve_dataset(spec.dataset), spec.dataset, t.seed)
@@ -179,8 +177,7 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
             "turn it off or use a model whose template has the markers"
         )
 
-    checkpoints = output / "checkpoints"
-    history: list[dict[str, Any]] = []
+    checkpoints, history = output / "checkpoints", []
     args = _trainer_args(spec, checkpoints, eval_rows is not None, cuda)
     trainer = _build_trainer(spec, model, tokenizer, train_rows, eval_rows, args,
                              [_progress_callback(reporter if _is_main_process() else None, history)])
@@ -193,16 +190,7 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
     trainer.train(resume_from_checkpoint=resume)
     seconds = time.monotonic() - started
 
-    artifacts: dict[str, str] = {}
-    if spec.method == "full":
-        trainer.save_model(str(output / "model"))
-        if _is_main_process():
-            tokenizer.save_pretrained(output / "model")
-        artifacts["model"] = "model"
-    else:
-        trainer.model.save_pretrained(output / "adapter")
-        tokenizer.save_pretrained(output / "adapter")
-        artifacts["adapter"] = "adapter"
+    artifacts = _save(spec, trainer, tokenizer, output)
     if not _is_main_process():
         return {}
     if spec.deepspeed is not None:
@@ -220,6 +208,34 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
     if _loss_plot(history, output / "loss.png", title):
         artifacts["lossCurve"] = "loss.png"
     (output / "loss-history.json").write_text(json.dumps(history) + "\n")
+
+    metrics = _metrics(spec, trainer, history, resume, seconds, cuda)
+    if "model" in artifacts:
+        metrics["sample"] = maybe_sample(spec.output.sample, output / artifacts["model"])
+    if metrics["finalLoss"] is not None and not math.isfinite(metrics["finalLoss"]):
+        raise RuntimeError("training diverged: the final loss is not a finite number")
+    inputs = {"model": spec.model.wire(), "dataset": spec.dataset.wire(), "modelPath": str(model_dir)}
+    return record.write(
+        output, raw, inputs, artifacts, metrics,
+        libraries=("torch", "transformers", "peft", "trl", "accelerate", "datasets", "bitsandbytes", "deepspeed"),
+        skip=("checkpoints",),
+    )
+
+
+def _save(spec, trainer, tokenizer, output: Path) -> dict[str, str]:
+    """The trained model (full) or adapter, with its tokenizer; every rank takes part in saving."""
+    if spec.method == "full":
+        trainer.save_model(str(output / "model"))
+        if _is_main_process():
+            tokenizer.save_pretrained(output / "model")
+        return {"model": "model"}
+    trainer.model.save_pretrained(output / "adapter")
+    tokenizer.save_pretrained(output / "adapter")
+    return {"adapter": "adapter"}
+
+
+def _metrics(spec, trainer, history: list[dict[str, Any]], resume: str | None, seconds: float, cuda: bool) -> dict[str, Any]:
+    import torch
 
     losses = [h for h in history if "loss" in h]
     metrics: dict[str, Any] = {
@@ -241,16 +257,7 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
     if spec.method == "dpo":
         metrics["rewardMargins"] = [h.get("rewards/margins") for h in history if "rewards/margins" in h]
         metrics["rewardAccuracies"] = [h.get("rewards/accuracies") for h in history if "rewards/accuracies" in h]
-    if "model" in artifacts:
-        metrics["sample"] = maybe_sample(spec.output.sample, output / artifacts["model"])
-    if metrics["finalLoss"] is not None and not math.isfinite(metrics["finalLoss"]):
-        raise RuntimeError("training diverged: the final loss is not a finite number")
-    inputs = {"model": spec.model.wire(), "dataset": spec.dataset.wire(), "modelPath": str(model_dir)}
-    return record.write(
-        output, raw, inputs, artifacts, metrics,
-        libraries=("torch", "transformers", "peft", "trl", "accelerate", "datasets", "bitsandbytes", "deepspeed"),
-        skip=("checkpoints",),
-    )
+    return metrics
 
 
 def _count_4bit(model) -> int:

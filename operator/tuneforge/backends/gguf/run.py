@@ -66,15 +66,75 @@ def parameter_count(model_dir: Path) -> int:
     return total
 
 
+def importance_matrix(settings, output: Path, base: Path, model_dir: Path, calibration: list[str]):
+    """(matrix, record entry): given by URI, kept from an earlier attempt, or computed on the calibration rows."""
+    saved = output / IMATRIX_FILE
+    if settings.imatrix is not None and settings.imatrix.uri:
+        given = sources.fetch(settings.imatrix.uri)
+        given = given / IMATRIX_FILE if given.is_dir() else given
+        if not given.is_file():
+            raise InputError(f"gguf.imatrix.uri: {given} does not exist")
+        matrix = imx.load(given)
+        shutil.copyfile(given, saved)
+        return matrix, {"source": settings.imatrix.uri, "chunks": matrix.chunks}
+    if saved.exists():  # a retry of this job
+        matrix = imx.load(saved)
+        return matrix, {"source": "computed (earlier attempt)", "chunks": matrix.chunks}
+    chosen = settings.imatrix or ImatrixSettings()
+    t0 = time.monotonic()
+    arch, tensor_names = gguf_facts(base)
+    matrix = imx.compute(model_dir, calibration, chosen.chunks, chosen.context_length, arch, tensor_names)
+    matrix.datasets = [chosen.dataset.uri]
+    imx.save(matrix, saved, arch)
+    return matrix, {"source": chosen.dataset.uri, "chunks": matrix.chunks, "contextLength": chosen.context_length,
+                    "architecture": arch, "tensors": len(matrix.sums), "seconds": round(time.monotonic() - t0, 1)}
+
+
+def quantize_all(plan, base: Path, kind: str, output: Path, matrix, advance):
+    """Every target type from the base file (a retry keeps the files already written)."""
+    files: dict[str, Path] = {}
+    timings = {}
+    digests = record.Digests()
+    for target in plan:
+        out = output / target.file
+        t0 = time.monotonic()
+        if not out.exists():
+            if target.type == kind:
+                shutil.copyfile(base, out)
+            else:
+                quantize(base, target, out, matrix)
+        timings[target.type] = round(time.monotonic() - t0, 2)
+        files[target.type] = out
+        digests.add(out)
+        advance(stage=f"quantize {target.type}")
+    return files, timings, digests
+
+
+def measure(spec, base: Path, files: dict[str, Path], rows: list[dict[str, Any]], held: list[str], held_note: str | None,
+            reference_file: Path, sample: bool, advance) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Quality of every file against the base on the evaluation rows (and a sample), into `rows`."""
+    text = "\n\n".join(held) if spec.evaluation.enabled else ""
+    chunk = min(512, spec.evaluation.max_tokens)
+    reference, measured = evaluate.measure_all(base, files, text, chunk, spec.evaluation.max_tokens,
+                                               reference_file, sample, on_file=lambda i, n: advance(stage="measure"))
+    advance(stage="measure")
+    for row in rows:
+        row.update(measured[row["type"]])
+    if not spec.evaluation.enabled:
+        return reference, None
+    if not reference.get("tokens"):
+        raise InputError(f"spec.evaluation.dataset: {spec.evaluation.dataset.uri} has fewer than {chunk} tokens "
+                         "of text; use more text or set evaluation.enabled: false")
+    return reference, {"dataset": spec.evaluation.dataset.uri, "tokens": reference.get("tokens", 0),
+                       "chunkSize": chunk, "rows": held_note or "all rows"}
+
+
 def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter) -> dict[str, Any]:
-    spec = job.spec
-    settings = spec.settings()
+    spec, settings = job.spec, job.spec.settings()
     model_dir = sources.resolve_model(spec.model)
     config = hf_config(model_dir, spec.model, "GGUF conversion")
-    stem = model_stem(spec.model.uri)
+    stem, use_imatrix, sample = model_stem(spec.model.uri), needs_imatrix(settings), spec.output.sample != "off"
     plan = targets(settings, stem)
-    use_imatrix = needs_imatrix(settings)
-    sample = spec.output.sample != "off"
     calibration, held, held_note = split_texts(spec)
     total = 1 + int(use_imatrix) + len(plan) + (len(plan) + 1 if spec.evaluation.enabled or sample else 0)
     step = 0
@@ -98,66 +158,17 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
 
     matrix, imatrix_info = None, None
     if use_imatrix:
-        saved = output / IMATRIX_FILE
-        if settings.imatrix is not None and settings.imatrix.uri:
-            given = sources.fetch(settings.imatrix.uri)
-            given = given / IMATRIX_FILE if given.is_dir() else given
-            if not given.is_file():
-                raise InputError(f"gguf.imatrix.uri: {given} does not exist")
-            matrix = imx.load(given)
-            shutil.copyfile(given, saved)
-            imatrix_info = {"source": settings.imatrix.uri, "chunks": matrix.chunks}
-        elif saved.exists():  # a retry of this job
-            matrix = imx.load(saved)
-            imatrix_info = {"source": "computed (earlier attempt)", "chunks": matrix.chunks}
-        else:
-            chosen = settings.imatrix or ImatrixSettings()
-            t0 = time.monotonic()
-            arch, tensor_names = gguf_facts(base)
-            matrix = imx.compute(model_dir, calibration, chosen.chunks, chosen.context_length, arch, tensor_names)
-            matrix.datasets = [chosen.dataset.uri]
-            imx.save(matrix, saved, arch)
-            imatrix_info = {"source": chosen.dataset.uri, "chunks": matrix.chunks, "contextLength": chosen.context_length,
-                            "architecture": arch,
-                            "tensors": len(matrix.sums), "seconds": round(time.monotonic() - t0, 1)}
+        matrix, imatrix_info = importance_matrix(settings, output, base, model_dir, calibration)
         advance(stage="imatrix")
 
-    files: dict[str, Path] = {}
-    timings = {}
-    digests = record.Digests()
-    for target in plan:
-        out = output / target.file
-        t0 = time.monotonic()
-        if not out.exists():
-            if target.type == kind:
-                shutil.copyfile(base, out)
-            else:
-                quantize(base, target, out, matrix)
-        timings[target.type] = round(time.monotonic() - t0, 2)
-        files[target.type] = out
-        digests.add(out)
-        advance(stage=f"quantize {target.type}")
-
+    files, timings, digests = quantize_all(plan, base, kind, output, matrix, advance)
     rows = [{"type": t.type, "file": t.file, "sizeBytes": files[t.type].stat().st_size,
              "bitsPerWeight": round(files[t.type].stat().st_size * 8 / n_params, 3),
              "quantizeSeconds": timings[t.type]} for t in plan]
     reference: dict[str, Any] = {}
     evaluation_info = None
     if spec.evaluation.enabled or sample:
-        text = "\n\n".join(held) if spec.evaluation.enabled else ""
-        chunk = min(512, spec.evaluation.max_tokens)
-        reference, measured = evaluate.measure_all(base, files, text, chunk, spec.evaluation.max_tokens,
-                                                   work / "reference.npy", sample,
-                                                   on_file=lambda i, n: advance(stage="measure"))
-        advance(stage="measure")
-        for row in rows:
-            row.update(measured[row["type"]])
-        if spec.evaluation.enabled:
-            evaluation_info = {"dataset": spec.evaluation.dataset.uri, "tokens": reference.get("tokens", 0),
-                               "chunkSize": chunk, "rows": held_note or "all rows"}
-            if not reference.get("tokens"):
-                raise InputError(f"spec.evaluation.dataset: {spec.evaluation.dataset.uri} has fewer than {chunk} tokens "
-                                 "of text; use more text or set evaluation.enabled: false")
+        reference, evaluation_info = measure(spec, base, files, rows, held, held_note, work / "reference.npy", sample, advance)
     artifacts = {t.type: t.file for t in plan}
     if matrix is not None:
         artifacts["imatrix"] = IMATRIX_FILE
