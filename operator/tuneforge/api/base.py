@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from kube_custom_resource import schema
 from pydantic import ConfigDict, model_validator
@@ -57,8 +57,12 @@ class Model(schema.BaseModel):
         use_attribute_docstrings=True,
     )
 
+    cel_rules: ClassVar[tuple[dict[str, str], ...]] = ()
+    """The subset of `problems()` the API server can check itself (CEL, x-kubernetes-validations on
+    this model's schema): declared here, beside the rules they restate, and rendered into the CRDs."""
+
     def problems(self) -> Iterator[Issue]:
-        """Cross-field rules of this model: yield (camelCase field path, message)."""
+        """Cross-field rules of this model: yield Issue(camelCase field path, message)."""
         return iter(())
 
     @model_validator(mode="after")

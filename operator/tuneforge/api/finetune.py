@@ -149,6 +149,13 @@ class FineTuneSpec(JobSpec):
     output: FineTuneOutput = Field(default_factory=FineTuneOutput)
     """Where the adapter or model goes."""
 
+    cel_rules = (
+        {"rule": "self.method != 'qlora' || (has(self.quantization) && self.quantization.bits == 4)",
+         "message": "method qlora needs 4-bit settings: add quantization: {bits: 4}", "fieldPath": ".quantization"},
+        {"rule": "self.method != 'dpo' || self.dataset.format == 'preference'",
+         "message": "method dpo needs a preference dataset (dataset.format: preference)", "fieldPath": ".dataset.format"},
+    )
+
     def problems(self) -> Iterator[Issue]:
         m = self.method
         if m == "qlora" and (self.quantization is None or self.quantization.bits != 4):

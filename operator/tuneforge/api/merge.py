@@ -151,6 +151,13 @@ class MergeSpec(JobSpec):
                 first[name] = where
         return f"got {len(written)} entries naming {distinct} distinct model{'s' * (distinct != 1)}: {'; '.join(same)}"
 
+    cel_rules = (
+        {"rule": "self.method != 'slerp' || (has(self.models) && size(self.models) == 2)",
+         "message": "slerp takes exactly two models", "fieldPath": ".models"},
+        {"rule": f"!(self.method in {sorted(n for n, c in MERGE_METHODS.items() if c.base == 'required')}) || has(self.baseModel)",
+         "message": "this merge method needs a baseModel", "fieldPath": ".baseModel"},
+    )
+
     def problems(self) -> Iterator[Issue]:
         contract = MERGE_METHODS[self.method]
         if self.models and self.slices:

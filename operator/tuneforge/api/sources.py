@@ -122,6 +122,8 @@ class ModelSource(Model):
     def _known_scheme(cls, uri: str | None) -> str | None:
         return uri if uri is None else check_uri(uri)
 
+    cel_rules = ({"rule": "has(self.uri) != has(self.fromJob)", "message": "set exactly one of uri or fromJob"},)
+
     def problems(self) -> Iterator[Issue]:
         if (self.uri is None) == (self.from_job is None):
             yield Issue("", "set exactly one of uri or fromJob")

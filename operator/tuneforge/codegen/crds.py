@@ -3,7 +3,8 @@
 kube-custom-resource does the pydantic -> OpenAPI transforms (inline $refs, nullable instead of
 anyOf-null, no titles or defaults, printer columns, short names). What it leaves, we finish here:
 `additionalProperties: false` (from extra="forbid") is not allowed next to `properties`, and the
-CEL rules the API server can enforce are attached to the nodes they guard.
+CEL rules that the models declare beside their `problems()` (`cel_rules`) are attached to the nodes
+they guard.
 """
 
 from __future__ import annotations
@@ -18,40 +19,7 @@ from kube_custom_resource import CustomResourceRegistry
 
 from .. import api
 from ..api.constants import CATEGORY, GROUP
-from ..api.merge import MERGE_METHODS
-
-BASE_REQUIRED = sorted(name for name, c in MERGE_METHODS.items() if c.base == "required")
-
-SOURCE_RULE = {"rule": "has(self.uri) != has(self.fromJob)", "message": "set exactly one of uri or fromJob"}
-
-SPEC_RULES: dict[str, list[dict[str, str]]] = {
-    "FineTuneJob": [
-        {
-            "rule": "self.method != 'qlora' || (has(self.quantization) && self.quantization.bits == 4)",
-            "message": "method qlora needs 4-bit settings: add quantization: {bits: 4}",
-            "fieldPath": ".quantization",
-        },
-        {
-            "rule": "self.method != 'dpo' || self.dataset.format == 'preference'",
-            "message": "method dpo needs a preference dataset (dataset.format: preference)",
-            "fieldPath": ".dataset.format",
-        },
-    ],
-    "MergeJob": [
-        {
-            "rule": "self.method != 'slerp' || (has(self.models) && size(self.models) == 2)",
-            "message": "slerp takes exactly two models",
-            "fieldPath": ".models",
-        },
-        {
-            "rule": f"!(self.method in {BASE_REQUIRED}) || has(self.baseModel)",
-            "message": "this merge method needs a baseModel",
-            "fieldPath": ".baseModel",
-        },
-    ],
-    "QuantizeJob": [],
-}
-
+from ..api.sources import ModelSource
 
 def _walk(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
     yield path, node
@@ -81,10 +49,11 @@ def _finish(schema: dict[str, Any], kind: str) -> dict[str, Any]:
             node["enum"] = [node.pop("const")]
     spec = schema["properties"]["spec"]
     for path, node in _walk(spec):
-        if set(node.get("properties") or {}) >= {"uri", "fromJob"}:
-            node["x-kubernetes-validations"] = [SOURCE_RULE]
-    if SPEC_RULES[kind]:
-        spec["x-kubernetes-validations"] = SPEC_RULES[kind]
+        if set(node.get("properties") or {}) >= {"uri", "fromJob"}:  # a ModelSource, inlined
+            node["x-kubernetes-validations"] = list(ModelSource.cel_rules)
+    rules = api.KINDS[kind].model_fields["spec"].annotation.cel_rules
+    if rules:
+        spec["x-kubernetes-validations"] = list(rules)
     schema["x-kubernetes-validations"] = [_immutability_rule()]
     return schema
 
