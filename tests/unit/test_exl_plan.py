@@ -35,7 +35,9 @@ def test_exl2_measures_once_and_reuses_it_for_every_bitrate():
         c = step.command
         assert arg(c, "-m") == "/out/job/measurement.json"
         assert arg(c, "-b") == bits and arg(c, "-hb") == "8"
-        assert arg(c, "-cf") == f"/out/job/smol-{bits}bpw-exl2" == str(OUT / step.produces)
+        # The converter writes a partial folder; the worker renames it to the output once complete.
+        assert arg(c, "-cf") == f"/out/job/.work/smol-{bits}bpw-exl2.partial" == str(OUT / step.partial)
+        assert step.produces == f"smol-{bits}bpw-exl2"
         # Each bitrate has its own resumable working directory.
         assert arg(c, "-o") == f"/out/job/.work/smol-{bits}bpw-exl2"
         assert arg(c, "-c") == "/out/job/.work/calibration.parquet"
@@ -47,7 +49,8 @@ def test_exl3_converts_each_bitrate_with_packed_calibration_tokens():
     (step,) = found
     c = step.command
     assert c[:3] == ("python", "-m", "exllamav3.conversion.convert_model")
-    assert arg(c, "-w") == "/out/job/.work/smol-3bpw-exl3" and arg(c, "-o") == "/out/job/smol-3bpw-exl3"
+    assert arg(c, "-w") == "/out/job/.work/smol-3bpw-exl3" == str(OUT / step.work)
+    assert arg(c, "-o") == "/out/job/.work/smol-3bpw-exl3.partial" and step.produces == "smol-3bpw-exl3"
     assert arg(c, "-cd") == "/out/job/.work/calibration.safetensors"
     assert arg(c, "-cr") == "100" and arg(c, "-cc") == "2048" and arg(c, "-hb") == "6"
 

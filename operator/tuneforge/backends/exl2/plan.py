@@ -33,6 +33,8 @@ class Step:
     name: str
     command: tuple[str, ...]
     produces: str  # path relative to the output folder; the step is skipped when it exists
+    partial: str | None = None  # where the command writes it (relative); renamed to `produces` once complete
+    work: str | None = None  # the converter's resumable working directory (relative)
 
 
 def calibration_file(method: str) -> str:
@@ -51,17 +53,18 @@ def steps(method: str, s: ExlSettings, model: Path, output: Path, stem: str, pyt
                                       "-om", str(output / MEASUREMENT_FILE), *rows), MEASUREMENT_FILE))
         for bits in s.bits_per_weight:
             name = folder_name(stem, method, bits)
+            partial, work = f"{WORK}/{name}.partial", f"{WORK}/{name}"
             found.append(Step(f"{bits:g} bpw", (
-                *module, "-i", str(model), "-o", str(output / WORK / name), "-cf", str(output / name),
-                "-b", f"{bits:g}", "-hb", str(s.head_bits), "-m", str(output / MEASUREMENT_FILE), *rows), name))
+                *module, "-i", str(model), "-o", str(output / work), "-cf", str(output / partial),
+                "-b", f"{bits:g}", "-hb", str(s.head_bits), "-m", str(output / MEASUREMENT_FILE), *rows), name, partial, work))
         return found
     module = (python, "-m", "exllamav3.conversion.convert_model")
     for bits in s.bits_per_weight:
         name = folder_name(stem, method, bits)
-        work = output / WORK / name
-        command = (*module, "-i", str(model), "-w", str(work), "-o", str(output / name), "-b", f"{bits:g}",
+        partial, work = f"{WORK}/{name}.partial", f"{WORK}/{name}"
+        command = (*module, "-i", str(model), "-w", str(output / work), "-o", str(output / partial), "-b", f"{bits:g}",
                    "-hb", str(s.head_bits), "-cd", cal, "-cr", str(s.calibration_rows), "-cc", str(s.calibration_length))
-        found.append(Step(f"{bits:g} bpw", command, name))
+        found.append(Step(f"{bits:g} bpw", command, name, partial, work))
     return found
 
 

@@ -66,19 +66,13 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
     for i, step in enumerate(plan):
         final = output / step.produces
         if not final.exists():
-            if step.name == "measure":
+            if step.partial is None:
                 run_step(step.command)
             else:
                 # The converter writes into a scratch folder that becomes the output only when complete.
-                partial = output / WORK / f"{step.produces}.partial"
-                shutil.rmtree(partial, ignore_errors=True)
-                out_flag = "-cf" if method == "exl2" else "-o"
-                command = list(step.command)
-                flags = command[3:]  # past "python -m module"
-                command[3 + flags.index(out_flag) + 1] = str(partial)
-                work = Path(flags[flags.index("-w" if method == "exl3" else "-o") + 1])
-                run_step((*command, *resume_flag(method, work)))
-                partial.rename(final)
+                shutil.rmtree(output / step.partial, ignore_errors=True)
+                run_step((*step.command, *resume_flag(method, output / step.work)))
+                (output / step.partial).rename(final)
         reporter.progress(i + 1, len(plan) + 1, force=True, stage=step.name)
 
     rows = []
