@@ -35,17 +35,24 @@ def parameters(path: Path) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def measure(reference: Path, candidate: Path, text: str, chunk_size: int, max_tokens: int,
-            scratch: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(reference summary incl. parameter count, candidate summary) on the same tokens of `text`."""
+def reference_table(reference: Path, text: str, chunk_size: int, max_tokens: int,
+                    scratch: Path) -> tuple[ReferenceTable, dict[str, Any]]:
+    """The unquantized model's log-probabilities on the tokens of `text` (kept in `scratch`), and its
+    summary with the parameter count; candidates are then measured against the table."""
     from transformers import AutoTokenizer
 
     ids = AutoTokenizer.from_pretrained(reference)(text, add_special_tokens=False)["input_ids"]
-    chunks = token_chunks(ids, chunk_size, max_tokens)
     model = load(reference)
-    table = ReferenceTable(chunks, logprobs_of(model), scratch)
-    ref = {**table.summary(), "parameters": sum(p.numel() for p in model.parameters())}
+    table = ReferenceTable(token_chunks(ids, chunk_size, max_tokens), logprobs_of(model), scratch)
+    summary = {**table.summary(), "parameters": sum(p.numel() for p in model.parameters())}
     del model
+    return table, summary
+
+
+def measure(reference: Path, candidate: Path, text: str, chunk_size: int, max_tokens: int,
+            scratch: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(reference summary incl. parameter count, candidate summary) on the same tokens of `text`."""
+    table, ref = reference_table(reference, text, chunk_size, max_tokens, scratch)
     found = table.measure(logprobs_of(load(candidate)))
     scratch.unlink(missing_ok=True)
     return ref, found

@@ -15,7 +15,7 @@ from ...errors import InputError
 from ...worker.progress import Reporter
 from ..common.naming import model_stem
 from ..common.rows import text_rows
-from ..quality import PLOT_FILE, ReferenceTable, plot, token_chunks
+from ..quality import PLOT_FILE, plot
 from .plan import MEASUREMENT_FILE, WORK, calibration_file, resume_flag, steps
 
 
@@ -99,19 +99,13 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
 
 def measure(method: str, spec, model_dir: Path, output: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Quality against the HF model; a failure here is recorded, the converted folders stay valid."""
-    from transformers import AutoTokenizer
-
-    from ..hf_quality import load, logprobs_of
+    from ..hf_quality import reference_table
     from .logits import LOADERS
 
     ev = spec.evaluation
     texts = text_rows(ev.dataset, "evaluation.dataset")
-    ids = AutoTokenizer.from_pretrained(model_dir)("\n\n".join(texts), add_special_tokens=False)["input_ids"]
-    chunks = token_chunks(ids, min(512, ev.max_tokens), ev.max_tokens)
-    model = load(model_dir)
-    table = ReferenceTable(chunks, logprobs_of(model), output / WORK / "reference.npy")
-    reference = {**table.summary(), "parameters": sum(p.numel() for p in model.parameters())}
-    del model
+    table, reference = reference_table(model_dir, "\n\n".join(texts), min(512, ev.max_tokens), ev.max_tokens,
+                                       output / WORK / "reference.npy")
     for row in rows:
         row["bitsPerWeight"] = round(row["sizeBytes"] * 8 / reference["parameters"], 3)
         try:
