@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from support.builders import quantize
 
 from tuneforge.api.quantize import QuantizeSpec
 from tuneforge.backends.exl2.plan import resume_flag, steps
@@ -64,9 +65,7 @@ def test_exl3_resumes_only_a_working_directory_it_wrote(tmp_path):
 
 def test_worker_without_cuda_exits_2_with_the_reason(tmp_path):
     spec = tmp_path / "exl2.yaml"
-    spec.write_text(yaml.safe_dump({"apiVersion": "tuneforge.io/v1alpha1", "kind": "QuantizeJob",
-                                    "metadata": {"name": "e"}, "spec": {"method": "exl2", "resources": {"gpus": 1},
-                                                                        "model": {"uri": "builtin://smollm2-135m-instruct"}}}))
+    spec.write_text(yaml.safe_dump(dict(quantize("exl2", name="e"))))
     proc = subprocess.run([sys.executable, "-m", "tuneforge.worker", "--spec", str(spec), "--output", str(tmp_path / "o")],
                           capture_output=True, text=True, env={"CUDA_VISIBLE_DEVICES": "", "PATH": "/usr/bin:/bin",
                                                                "PYTHONPATH": ":".join(sys.path)}, timeout=120)

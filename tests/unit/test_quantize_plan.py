@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from support.builders import quantize
 
 from tuneforge.api.quantize import QuantizeSpec
 from tuneforge.backends import backend_for
@@ -75,8 +76,7 @@ def test_autoawq_engine_has_its_own_image_and_config():
     s = spec("awq", engine="autoawq", groupSize=64, version="gemv")
     assert backend_name(s) == "autoawq" and backend_name(spec("awq")) == "awq"
     assert autoawq_config(s.settings()) == {"w_bit": 4, "q_group_size": 64, "zero_point": True, "version": "GEMV"}
-    resource, issues = parse({"apiVersion": "tuneforge.io/v1alpha1", "kind": "QuantizeJob", "metadata": {"name": "a"},
-                 "spec": {"method": "awq", "model": {"uri": "builtin://smollm2-135m-instruct"}, "awq": {"engine": "autoawq"}}})
+    resource, issues = parse(dict(quantize("awq", name="a").set("spec.awq", {"engine": "autoawq"})))
     assert issues == [] and backend_for(resource).worker_plan(resource).backend == "autoawq"
 
 
