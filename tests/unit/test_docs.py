@@ -36,3 +36,14 @@ def test_api_reference_is_generated_from_the_current_types(root):
     assert apidocs.drift(root) == []
     page = (root / "docs" / "api.md").read_text()
     assert "| `spec.training.maxSteps`" not in page and "| `training.maxSteps` | integer |" in page
+
+
+def test_every_relative_link_in_the_readme_and_docs_resolves(root):
+    import re
+
+    broken = []
+    for page in [root / "README.md", *sorted((root / "docs").glob("*.md")), root / "bench" / "README.md"]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if not target.startswith(("http://", "https://")) and not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(root)} -> {target}")
+    assert broken == []
