@@ -8,12 +8,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..backends import images
-
-
-def worker_images() -> tuple[str, ...]:
-    """The worker images the registered backends run in (the chart names one repository for each)."""
-    return images()
+# The worker images the registered backends run in (the chart names one repository for each).
+from ..backends import images as worker_images
 
 
 @dataclass(frozen=True)
