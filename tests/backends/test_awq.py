@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from support.builders import quantize
 from support.run import run_doc
 
 from tuneforge.worker import record
@@ -12,9 +13,8 @@ pytestmark = pytest.mark.slow
 
 
 def quantize_job(tmp_path, method, settings):
-    doc = {"apiVersion": "tuneforge.io/v1alpha1", "kind": "QuantizeJob", "metadata": {"name": method},
-           "spec": {"method": method, "model": {"uri": "builtin://smollm2-135m-instruct"}, method: settings,
-                    "evaluation": {"maxTokens": 1024}, "output": {"sample": "on"}}}
+    doc = (quantize(method, name=method).set(f"spec.{method}", settings)
+           .set("spec.evaluation", {"maxTokens": 1024}).set("spec.output", {"sample": "on"}))
     return run_doc(tmp_path, doc, method)[0]
 
 

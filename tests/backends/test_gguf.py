@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from support.builders import quantize
 from support.run import run_doc, run_example
 
 from tuneforge.worker import record
@@ -14,9 +15,7 @@ SEED_TYPES = ["q2_k", "q3_k_s", "q3_k_m", "q3_k_l", "q4_0", "q4_1", "q4_k_s", "q
 
 
 def quantize_job(tmp_path, gguf, evaluation=None, name="q"):
-    doc = {"apiVersion": "tuneforge.io/v1alpha1", "kind": "QuantizeJob", "metadata": {"name": name},
-           "spec": {"method": "gguf", "model": {"uri": "builtin://smollm2-135m-instruct"}, "gguf": gguf,
-                    "evaluation": evaluation or {"maxTokens": 1024}}}
+    doc = quantize(name=name).set("spec.gguf", gguf).set("spec.evaluation", evaluation or {"maxTokens": 1024})
     return run_doc(tmp_path, doc, name)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from support.builders import quantize
 from support.run import tuneforge
 from tuneforge import sources
 from tuneforge.sources import hub
@@ -125,12 +126,9 @@ def test_push_plan_is_one_private_commit_without_scratch(tmp_path):
 def test_a_job_reads_from_the_hub_cache_and_writes_to_a_pvc(hub_cache, tmp_path):
     """hf:// in, pvc:// out: locally the claim is a folder under TUNEFORGE_PVC_ROOT, as /mnt/pvc in a pod."""
     cache, _ = hub_cache
-    manifest = {
-        "apiVersion": "tuneforge.io/v1alpha1", "kind": "QuantizeJob", "metadata": {"name": "from-hub"},
-        "spec": {"method": "gguf", "model": {"uri": "hf://tuneforge-test/smol", "revision": "v1"},
-                 "gguf": {"types": ["q8_0"]}, "evaluation": {"enabled": False},
-                 "output": {"uri": "pvc://models/smol/q8", "sample": "off"}},
-    }
+    manifest = (quantize(name="from-hub").set("spec.model", {"uri": "hf://tuneforge-test/smol", "revision": "v1"})
+                .set("spec.gguf", {"types": ["q8_0"]}).set("spec.evaluation", {"enabled": False})
+                .set("spec.output", {"uri": "pvc://models/smol/q8", "sample": "off"}))
     path = tmp_path / "job.yaml"
     path.write_text(yaml.safe_dump(manifest))
     saved = dict(os.environ)

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from support import s3server
+from support.builders import quantize
 from support.run import tuneforge
 from tuneforge import sources
 from tuneforge.sources import s3
@@ -158,12 +159,10 @@ def test_a_job_reads_from_s3_and_uploads_its_output_without_leaking_the_keys(ser
     client.create_bucket(Bucket="team-outputs")
     for path in model.iterdir():
         client.upload_file(str(path), "team-models", f"smol/{path.name}")
-    manifest = {
-        "apiVersion": "tuneforge.io/v1alpha1", "kind": "QuantizeJob", "metadata": {"name": "s3-gguf"},
-        "spec": {"method": "gguf", "model": {"uri": "s3://team-models/smol", "secretRef": {"name": "s3-creds"}},
-                 "gguf": {"types": ["q8_0"]}, "evaluation": {"enabled": False}, "output": {
-                     "uri": "s3://team-outputs/smol-gguf", "secretRef": {"name": "s3-creds"}, "sample": "off"}},
-    }
+    secret = {"secretRef": {"name": "s3-creds"}}
+    manifest = (quantize(name="s3-gguf").set("spec.model", {"uri": "s3://team-models/smol", **secret})
+                .set("spec.gguf", {"types": ["q8_0"]}).set("spec.evaluation", {"enabled": False})
+                .set("spec.output", {"uri": "s3://team-outputs/smol-gguf", **secret, "sample": "off"}))
     job = tmp_path / "job.yaml"
     job.write_text(yaml.safe_dump(manifest))
     cache = tmp_path / "cache"

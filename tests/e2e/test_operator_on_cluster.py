@@ -9,12 +9,11 @@ import json
 
 import pytest
 import yaml
+from support.builders import BUILTIN_MODEL, merge, quantize
 from support.clusterkit import describe, eventually, finetune, kill_operator, restricted_namespace
 
 pytestmark = pytest.mark.slow
 
-API = "tuneforge.io/v1alpha1"
-BUILTIN = {"uri": "builtin://smollm2-135m-instruct"}
 HELD = {"suspend": True}
 
 
@@ -29,10 +28,9 @@ def status(kube, ns: str, kind: str, name: str) -> dict:
 def test_each_kind_gets_one_owned_job_with_its_backends_image(operator):
     ns = restricted_namespace(operator, "kinds")
     docs = [finetune("ft", runPolicy=HELD),
-            {"apiVersion": API, "kind": "MergeJob", "metadata": {"name": "mj"},
-             "spec": {"method": "linear", "models": [{"model": BUILTIN}, {"model": BUILTIN}], "runPolicy": HELD}},
-            {"apiVersion": API, "kind": "QuantizeJob", "metadata": {"name": "qj"},
-             "spec": {"method": "gguf", "model": BUILTIN, "runPolicy": HELD}}]
+            merge("linear", "mj").drop("spec.baseModel").set("spec.models", [{"model": BUILTIN_MODEL}] * 2)
+            .set("spec.runPolicy", HELD),
+            quantize(name="qj").set("spec.runPolicy", HELD)]
     apply(operator, ns, *docs)
     for kind, name, job, image in (("ftj", "ft", "ft-ftj", "/finetune:"), ("mj", "mj", "mj-mj", "/mergekit:"),
                                    ("qj", "qj", "qj-qj", "/gguf:")):

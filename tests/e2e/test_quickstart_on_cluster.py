@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.builders import quantize
 from support.clusterkit import ROOT, describe, finetune, node_path, restricted_namespace
 
 pytestmark = pytest.mark.slow
@@ -67,8 +68,7 @@ def test_kubectl_apply_of_the_quickstart_reaches_succeeded_with_real_workers(ope
 def test_a_worker_that_fails_is_failed_with_its_own_message_and_stops_its_chain(operator):
     ns = restricted_namespace(operator, "failing")
     doc = finetune("nodata", dataset={"uri": "pvc://data/chats.jsonl", "format": "chat"})
-    downstream = {"apiVersion": "tuneforge.io/v1alpha1", "kind": "QuantizeJob", "metadata": {"name": "after"},
-                  "spec": {"method": "gguf", "model": {"fromJob": {"kind": "FineTuneJob", "name": "nodata"}}}}
+    downstream = quantize(name="after").set("spec.model", {"fromJob": {"kind": "FineTuneJob", "name": "nodata"}})
     operator.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all([downstream, doc]), check=True)
     wait = operator.kubectl("wait", "-n", ns, "--for=condition=Failed", "--timeout=300s", "ftj/nodata", "qj/after",
                             timeout=360)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import yaml
+
 API = "tuneforge.io/v1alpha1"
 BUILTIN_MODEL = {"uri": "builtin://smollm2-135m-instruct"}
 
@@ -30,6 +32,10 @@ class Doc(dict):
 
     def copy(self) -> Doc:
         return Doc(copy.deepcopy(dict(self)))
+
+
+# Written to manifests with yaml.safe_dump as the plain mapping it is.
+yaml.SafeDumper.add_representer(Doc, yaml.SafeDumper.represent_dict)
 
 
 def finetune(method: str = "lora", name: str = "ft") -> Doc:

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from support import builders
 from support import cluster as control_plane
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,10 +57,9 @@ def restricted_namespace(kube: Kube, name: str) -> str:
 
 def finetune(name: str, **spec) -> dict:
     """A small LoRA FineTuneJob on the built-in model and data; `spec` replaces top-level fields."""
-    base = {"method": "lora", "model": {"uri": "builtin://smollm2-135m-instruct"},
-            "dataset": {"uri": "builtin://chat-mini", "format": "chat"},
-            "training": {"maxSteps": 2, "maxLength": 64, "batchSize": 1}}
-    return {"apiVersion": "tuneforge.io/v1alpha1", "kind": "FineTuneJob", "metadata": {"name": name}, "spec": {**base, **spec}}
+    doc = builders.finetune("lora", name).set("spec.training", {"maxSteps": 2, "maxLength": 64, "batchSize": 1})
+    doc["spec"].update(spec)
+    return doc
 
 
 def eventually(check, timeout: float = 120, every: float = 1):

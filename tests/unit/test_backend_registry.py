@@ -12,7 +12,8 @@ import yaml
 from support.builders import quantize
 from click.testing import CliRunner
 
-from tuneforge import backends, cli, local
+from tuneforge import backends, cli
+from tuneforge.cli import local
 from tuneforge.api import finetune, merge, quantize as quantize_api
 from tuneforge.api.base import Issue
 from tuneforge.api.manifest import parse

@@ -1,7 +1,7 @@
 import pytest
 from support.builders import finetune
 
-from tuneforge.overrides import OverrideError, apply
+from tuneforge.cli.overrides import OverrideError, apply
 
 
 def test_set_nested_values_as_yaml():

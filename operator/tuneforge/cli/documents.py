@@ -11,7 +11,7 @@ def apply_overrides(docs: list[Document], assignments: tuple[str, ...]) -> list[
     """Apply `--set [NAME:]path=value` to each document whose kind has that field (or to NAME only)."""
     from .. import api
     from ..api.manifest import schema_node
-    from ..overrides import OverrideError, apply, parse_path
+    from .overrides import OverrideError, apply, parse_path
 
     if not assignments:
         return docs

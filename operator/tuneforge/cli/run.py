@@ -31,7 +31,7 @@ def run(file: str, output: Path | None, assignments: tuple[str, ...], processes:
     """Run a manifest on this machine through the same worker code a cluster uses."""
     import time
 
-    from ..local import progress_bar, resolve_from_job, run_one
+    from .local import progress_bar, resolve_from_job, run_one
 
     docs = apply_overrides(load_file(file), assignments)
     lines = [line for doc in docs for line in doc.lines()]

@@ -18,10 +18,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from .api.manifest import Document
-from .contract import OUTPUT_RECORD
-from .cpus import thread_env
-from .worker.progress import parse_line
+from ..api.manifest import Document
+from ..contract import OUTPUT_RECORD
+from ..cpus import thread_env
+from ..worker.progress import parse_line
 
 
 
@@ -70,7 +70,7 @@ def resolve_from_job(raw: dict[str, Any], done: dict[tuple[str, str], Path]) -> 
 def worker_command(resource, spec_file: str, output: Path | None, processes: int) -> list[str]:
     """The worker as a pod runs it: plain python, or torchrun for several local processes and where the
     backend's plan launches even one process with it (DeepSpeed)."""
-    from .backends import backend_for
+    from ..backends import backend_for
 
     worker = ["-m", "tuneforge.worker", "--spec", spec_file, *(["--output", str(output)] if output else [])]
     # Locally `processes` takes the place of the spec's GPUs and nodes: ask the plan about one process.

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from .api.manifest import KubeLoader
+from ..api.manifest import KubeLoader
 
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
