@@ -26,6 +26,7 @@ RULES = [
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["services"], "verbs": ["create"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+    {"apiGroups": ["kueue.x-k8s.io"], "resources": ["workloads"], "verbs": ["list"]},
 ]
 # kopf watches CRDs cluster-wide to discover its resources (found by running the chart on a real API server).
 DISCOVERY_RULES = [{"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["list", "watch"]}]
@@ -94,6 +95,7 @@ def test_operator_pod_is_restricted_single_and_probed():
     assert violations(pod) == []
     container = pod["containers"][0]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert container["resources"]["limits"]["memory"]
     env = {e["name"]: e["value"] for e in container["env"]}
     # Every backend the operator knows has an image setting, and no other.

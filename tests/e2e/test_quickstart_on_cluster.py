@@ -6,32 +6,13 @@ controller, worker pods really run by the node stand-in in a namespace that enfo
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 import yaml
 from support.builders import quantize
-from support.clusterkit import ROOT, describe, finetune, node_path, restricted_namespace
+from support.clusterkit import FEW_STEPS, describe, finetune, kustomized, node_path, restricted_namespace
 
 pytestmark = pytest.mark.slow
-
-
-def kustomized(tmp_path: Path, namespace: str, patches: list[dict]) -> Path:
-    folder = tmp_path / "kustomize"
-    folder.mkdir()
-    shutil.copy(ROOT / "examples" / "quickstart.yaml", folder / "quickstart.yaml")
-    (folder / "kustomization.yaml").write_text(yaml.safe_dump({
-        "namespace": namespace, "resources": ["quickstart.yaml"], "patches": patches}))
-    return folder
-
-
-def replace(kind: str, name: str, path: str, value) -> dict:
-    return {"target": {"kind": kind, "name": name}, "patch": json.dumps([{"op": "add", "path": path, "value": value}])}
-
-
-FEW_STEPS = [replace("FineTuneJob", "quickstart", "/spec/training/maxSteps", 3),
-             replace("QuantizeJob", "quickstart-gguf", "/spec/evaluation", {"maxTokens": 256})]
 
 
 def test_kubectl_apply_of_the_quickstart_reaches_succeeded_with_real_workers(operator, tmp_path):
@@ -98,6 +79,7 @@ def test_an_out_of_memory_worker_gets_the_helpful_reason(operator):
     ("get", "secrets", False), ("list", "secrets", False), ("update", "finetunejobs.tuneforge.io", False),
     ("patch", "finetunejobs.tuneforge.io/status", True), ("update", "finetunejobs.tuneforge.io/finalizers", True),
     ("create", "pods", False), ("delete", "finetunejobs.tuneforge.io", False),
+    ("list", "workloads.kueue.x-k8s.io", True), ("patch", "workloads.kueue.x-k8s.io", False),
 ])
 def test_the_operators_service_account_has_the_charts_permissions_and_no_more(operator, verb, resource, allowed):
     """Asked of the real RBAC authorizer (a SubjectAccessReview), as the ServiceAccount the operator runs as."""

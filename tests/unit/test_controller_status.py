@@ -23,6 +23,17 @@ def test_lifecycle_phases():
     assert done["phase"] == "Succeeded" and done["result"] == {"uri": "pvc://out/ns/x", "files": 3}
 
 
+def test_a_job_in_a_kueue_queue_says_so_with_kueues_reason():
+    held = job(suspend=True)
+    assert status.observe(held, None)["message"] == "the Job is suspended (runPolicy.suspend)"
+    held["metadata"] = {"labels": {"kueue.x-k8s.io/queue-name": "team-a"}}
+    waiting = status.observe(held, None, "couldn't assign flavors to pod set main: insufficient quota for cpu")
+    assert (waiting["phase"], waiting["reason"]) == ("Suspended", "Queued")
+    assert waiting["message"] == ("waiting in Kueue queue team-a: couldn't assign flavors to pod set main: "
+                                  "insufficient quota for cpu")
+    assert status.observe(held, None)["message"] == "waiting in Kueue queue team-a"
+
+
 def test_oom_killed_says_what_to_change():
     failed = status.observe(job([("Failed", {"reason": "BackoffLimitExceeded"})]),
                             pod(last={"terminated": {"reason": "OOMKilled", "exitCode": 137}}))

@@ -53,4 +53,8 @@ who may update the owner's finalizers. */}}
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+{{- /* Kueue's reason for holding a queued Job, mirrored into the resource's status. */}}
+- apiGroups: [kueue.x-k8s.io]
+  resources: [workloads]
+  verbs: [list]
 {{- end -}}

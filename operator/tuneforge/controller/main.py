@@ -74,6 +74,14 @@ def _register(kind: str) -> None:
         meta = body["metadata"]
         sync.sync(meta["namespace"], kind, meta["name"], logger, with_progress=True)
 
+    # Kueue changes its Workload, not the Job, while a Job waits: read its reason now and then.
+    @kopf.timer(GROUP, VERSION, plural, id=f"{plural}-queued", interval=sync.QUEUE_INTERVAL, idle=0,
+                when=lambda body, **_: (body.get("status") or {}).get("phase") == "Suspended"
+                and ((body.get("spec") or {}).get("scheduling") or {}).get("queueName"))
+    def queued(body, logger, **_):
+        meta = body["metadata"]
+        sync.sync(meta["namespace"], kind, meta["name"], logger)
+
 
 for _kind in KINDS:
     _register(_kind)

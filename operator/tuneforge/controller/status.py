@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 from .. import crash
+from ..api.constants import LABEL_KUEUE_QUEUE
 from ..worker.progress import parse_line
 
 OOM_ADVICE = ("the worker ran out of memory (OOMKilled): raise resources.memory, lower training.batchSize "
@@ -68,8 +69,9 @@ def result_of(pod: dict[str, Any] | None) -> dict[str, Any] | None:
     return None
 
 
-def observe(job: dict[str, Any] | None, pod: dict[str, Any] | None) -> dict[str, Any]:
-    """Phase, reason and message of a resource from its Job (and latest Pod)."""
+def observe(job: dict[str, Any] | None, pod: dict[str, Any] | None, queued: str | None = None) -> dict[str, Any]:
+    """Phase, reason and message of a resource from its Job (and latest Pod); `queued` is Kueue's reason
+    for not admitting a Job in a queue yet."""
     if job is None:
         return {"phase": "Pending", "reason": "Creating", "message": "creating the worker Job"}
     status = job.get("status") or {}
@@ -82,7 +84,11 @@ def observe(job: dict[str, Any] | None, pod: dict[str, Any] | None) -> dict[str,
         return {"phase": "Failed", "reason": failed.get("reason") or "JobFailed", "message": detail,
                 "completionTime": now()}
     if (job.get("spec") or {}).get("suspend"):
-        return {"phase": "Suspended", "reason": "Suspended", "message": "the Job is suspended (runPolicy.suspend or a Kueue queue)"}
+        queue = ((job.get("metadata") or {}).get("labels") or {}).get(LABEL_KUEUE_QUEUE)
+        if queue:
+            return {"phase": "Suspended", "reason": "Queued",
+                    "message": f"waiting in Kueue queue {queue}" + (f": {queued}" if queued else "")}
+        return {"phase": "Suspended", "reason": "Suspended", "message": "the Job is suspended (runPolicy.suspend)"}
     problem = pod_problem(pod)
     if problem:
         return {"phase": "Pending", "reason": "WorkerProblem", "message": problem}

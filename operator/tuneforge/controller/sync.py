@@ -14,10 +14,11 @@ import kubernetes
 from ..api import GROUP, VERSION
 from ..api.constants import LABEL_JOB, LABEL_KIND
 from ..worker.progress import parse_line
-from . import kube, metrics, status
+from . import kube, metrics, queue, status
 from .reconcile import PLURALS, lookup
 
 PROGRESS_INTERVAL = 5.0  # seconds between progress patches per resource
+QUEUE_INTERVAL = 10.0  # seconds between readings of Kueue's reason while a Job waits in its queue
 _last_progress: dict[tuple[str, str, str], float] = {}
 _locks: dict[tuple[str, str, str], threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -71,8 +72,8 @@ def latest_progress(namespace: str, pod: dict[str, Any]) -> dict[str, Any] | Non
 
 
 def desired_status(parent: dict[str, Any], job: dict[str, Any] | None, pod: dict[str, Any] | None,
-                   progress: dict[str, Any] | None) -> dict[str, Any]:
-    seen = status.observe(job, pod)
+                   progress: dict[str, Any] | None, queued: str | None = None) -> dict[str, Any]:
+    seen = status.observe(job, pod, queued)
     current = parent.get("status") or {}
     generation = parent["metadata"].get("generation")
     new: dict[str, Any] = {
@@ -146,7 +147,8 @@ def _sync(namespace: str, kind: str, name: str, logger, with_progress: bool) -> 
     if with_progress and pod is not None and time.monotonic() - _last_progress.get(key, 0.0) >= PROGRESS_INTERVAL:
         progress = latest_progress(namespace, pod)
         _last_progress[key] = time.monotonic()
-    new = desired_status(parent, job, pod, progress)
+    queued = queue.pending_message(job) if job and job["spec"].get("suspend") and queue.queue_of(job) else None
+    new = desired_status(parent, job, pod, progress, queued)
     current = parent.get("status") or {}
     if not _changed(current, new):
         return
