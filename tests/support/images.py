@@ -1,0 +1,137 @@
+"""tuneforge's images built for real with buildah from their Dockerfiles, on a Debian base made with
+debootstrap (no registry holds a base image for these tests). The build's layers are kept under
+~/.cache/tuneforge/images/buildah, so a second build of unchanged dependencies reuses them;
+llama.cpp's wheel for the images is kept beside them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("TUNEFORGE_CACHE_HOME", Path.home() / ".cache" / "tuneforge")) / "images"
+# Debian's python3 (3.11 on bookworm) and its venv module: what every Dockerfile's BASE needs.
+SUITE, INCLUDE = "bookworm", "python3,python3-venv,ca-certificates"
+BASE = "localhost/debian-python:bookworm"
+TAG = "test"
+# The CPU-only build of each image: the CUDA bases replaced by the Debian one, llama.cpp without CUDA.
+CPU_ARGS = {"BASE": BASE, "BUILD_BASE": BASE, "GGML_CUDA": "OFF"}
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def debian_rootfs() -> Path:
+    """A Debian base as a tar, made once with debootstrap and cached (about 40 s)."""
+    tar = CACHE / f"debian-{SUITE}-{INCLUDE.replace(',', '-')}.tar"
+    if not tar.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        work = CACHE / "debootstrap.tmp"
+        shutil.rmtree(work, ignore_errors=True)
+        subprocess.run(["debootstrap", "--variant=minbase", f"--include={INCLUDE}", SUITE, str(work),
+                        "http://deb.debian.org/debian"], check=True, capture_output=True)
+        subprocess.run(["tar", "-C", str(work), "-cf", f"{tar}.tmp", "."], check=True)
+        os.replace(f"{tar}.tmp", tar)
+        shutil.rmtree(work, ignore_errors=True)
+    return tar
+
+
+def ca_bundle() -> str:
+    """The CA bundle this machine's pip trusts (a TLS-inspecting proxy may sit between it and PyPI)."""
+    for candidate in (os.environ.get("PIP_CERT"), os.environ.get("SSL_CERT_FILE"), os.environ.get("REQUESTS_CA_BUNDLE"),
+                      ssl.get_default_verify_paths().cafile, "/etc/ssl/certs/ca-certificates.crt"):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    raise BuildError("no CA bundle found for pip inside the build")
+
+
+class Buildah:
+    """buildah with its own storage: `driver` overlay keeps layers between runs (the cache), vfs
+    suits a throwaway folder."""
+
+    def __init__(self, storage: Path = CACHE / "buildah", driver: str = "overlay"):
+        self.storage = storage
+        self.command = ["buildah", "--root", str(storage / "root"), "--runroot", str(storage / "run"),
+                        "--storage-driver", driver]
+
+    def __call__(self, *args: str, cwd: Path | None = None) -> str:
+        result = subprocess.run([*self.command, *args], capture_output=True, text=True, cwd=cwd)
+        if result.returncode != 0:
+            raise BuildError(f"buildah {' '.join(args)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        return result.stdout
+
+    def exists(self, ref: str) -> bool:
+        return subprocess.run([*self.command, "inspect", "--type", "image", ref], capture_output=True).returncode == 0
+
+    def base(self) -> str:
+        """The Debian base as an image in this storage."""
+        if not self.exists(BASE):
+            folder = self.storage / "base"
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copy(debian_rootfs(), folder / "rootfs.tar")
+            (folder / "Containerfile").write_text("FROM scratch\nADD rootfs.tar /\n")
+            self("bud", "--isolation", "chroot", "-q", "-t", BASE, str(folder))
+            shutil.rmtree(folder)
+        return BASE
+
+    def build(self, image: str, build_args: dict[str, str] | None = None, tag: str = TAG) -> tuple[str, float]:
+        """images/<image>/Dockerfile built from this checkout; (reference, seconds)."""
+        self.make_room()
+        self.base()
+        started = time.monotonic()
+        ref = f"localhost/tuneforge/{image}:{tag}"
+        conf = self.storage / "pip.conf"
+        conf.write_text("[global]\ncert = /etc/ssl/certs/build-ca.crt\n")
+        wheels = CACHE / "wheels"
+        wheels.mkdir(parents=True, exist_ok=True)
+        args = [a for k, v in {**CPU_ARGS, **(build_args or {})}.items() for a in ("--build-arg", f"{k}={v}")]
+        # pip inside the build trusts what this machine's pip trusts, mounted for the build only.
+        self("bud", "--isolation", "chroot", "--layers", "-q", *args,
+             "--volume", f"{ca_bundle()}:/etc/ssl/certs/build-ca.crt:ro", "--volume", f"{conf}:/etc/pip.conf:ro",
+             "--volume", f"{wheels}:/tmp/wheels", "-f", f"images/{image}/Dockerfile", "-t", ref, ".", cwd=ROOT)
+        return ref, time.monotonic() - started
+
+    def make_room(self, free: int = 30 << 30) -> None:
+        """Older builds' layers (untagged images, and with them the cached steps) dropped when the disk
+        has less than `free` bytes left: a dependency change leaves GBs behind, a code change little."""
+        self.storage.mkdir(parents=True, exist_ok=True)
+        if shutil.disk_usage(self.storage).free < free:
+            subprocess.run([*self.command, "rmi", "--prune", "--force"], capture_output=True)
+
+
+
+# What the real node runs, built ahead by build_in_background() (tests/conftest.py).
+NODE_IMAGES = ("operator", "finetune", "gguf")
+_background: dict[str, object] = {}
+
+
+def build_in_background() -> None:
+    """Build the real node's images and add-ons in a process of low priority while other tests run;
+    `built()` waits for it."""
+    import sys
+
+    if "process" in _background:
+        return
+    log = CACHE / "background-build.log"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    code = ("import sys; sys.path.insert(0, %r); from support import images, realnode; realnode.addons(); "
+            "b = images.Buildah(); [print(n, *b.build(n), flush=True) for n in images.NODE_IMAGES]") % str(ROOT / "tests")
+    _background["log"] = log
+    _background["process"] = subprocess.Popen(["nice", "-n", "10", sys.executable, "-c", code],
+                                              stdout=open(log, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
+
+
+def built(timeout: float = 3600) -> list[str]:
+    """The real node's images, built here or by the background process; their references."""
+    process = _background.get("process")
+    if process is not None:
+        if process.wait(timeout) != 0:
+            raise BuildError(f"building the real node's images failed; {_background['log']} ends:\n"
+                             + Path(_background["log"]).read_text(errors="replace")[-3000:])
+    buildah = Buildah()
+    return [buildah.build(name)[0] for name in NODE_IMAGES]  # cached layers: seconds
