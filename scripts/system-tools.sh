@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Debian packages the tests use besides Python: buildah and debootstrap build the operator image
-# (tests/images). Installed once, when missing, as root or through sudo; otherwise says what to install.
+# Debian packages the tests use besides Python: buildah and debootstrap build the images
+# (tests/images, tests/e2e); containerd, runc, the CNI plugins and iptables make the real node
+# (tests/support/realnode.py). Installed once, when missing, as root or through sudo; otherwise says
+# what to install.
 set -euo pipefail
 missing=()
-for tool in buildah debootstrap; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+# package:what shows it is installed
+for entry in buildah:buildah debootstrap:debootstrap containerd:containerd runc:runc iptables:iptables \
+             containernetworking-plugins:/usr/lib/cni/bridge; do
+    package=${entry%%:*} probe=${entry#*:}
+    if [[ $probe == /* ]]; then [ -x "$probe" ] || missing+=("$package")
+    else command -v "$probe" >/dev/null 2>&1 || missing+=("$package"); fi
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ]; then sudo=(); elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo=(sudo -n); else
-    echo "tuneforge tests: install ${missing[*]} (apt-get install ${missing[*]}); the image build test fails without them" >&2
+    echo "tuneforge tests: install ${missing[*]} (apt-get install ${missing[*]}); the image and real-node tests fail without them" >&2
     exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -21,3 +21,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The real node's tests run last: their images (several GB, llama.cpp compiled) and add-ons are
+    built meanwhile by a background process on the core the rest of the suite leaves idle."""
+    real = [item for item in items if "real_kube" in getattr(item, "fixturenames", ())]
+    if not real:
+        return
+    items[:] = [item for item in items if item not in real] + real
+    from support import images
+
+    images.build_in_background()

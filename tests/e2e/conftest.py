@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from support import cluster as control_plane
-from support.clusterkit import OPERATOR_NAMESPACE, RELEASE_VALUES, ROOT, Kube  # noqa: E402
+from support import realnode
+from support.clusterkit import OPERATOR_NAMESPACE, RELEASE_VALUES, ROOT, Kube, real_node_values
+from support import images
+from support.images import Buildah
 
 
 def operator_program() -> str:
@@ -38,6 +41,10 @@ def kube(tmp_path_factory) -> Kube:
 
 @pytest.fixture(scope="session")
 def crds(kube: Kube) -> Kube:
+    return install_crds(kube)
+
+
+def install_crds(kube: Kube) -> Kube:
     """The chart's CRDs applied server-side (as the README tells a user to upgrade them) and Established."""
     kube.kubectl("apply", "--server-side", "-f", str(ROOT / "charts" / "tuneforge" / "crds"), check=True)
     for plural in ("finetunejobs", "mergejobs", "quantizejobs"):
@@ -62,3 +69,31 @@ def operator(crds: Kube) -> Kube:
     return crds
 
 
+@pytest.fixture(scope="session")
+def real_kube(tmp_path_factory) -> Kube:
+    """The control plane with a real node (containerd, runc, the kubelet, kube-proxy, CoreDNS,
+    kube-scheduler) and the operator image and the quickstart's worker images built by buildah from
+    their Dockerfiles (CPU builds on a Debian base), pushed to the node's loopback registry."""
+    buildah = Buildah()
+    refs = images.built()
+    root = tmp_path_factory.mktemp("realcluster")
+    tools = Path(subprocess.run([str(ROOT / "scripts" / "kube-tools.sh")], capture_output=True, text=True,
+                                check=True).stdout.strip())
+    running = control_plane.start(root, real_node=True)
+    try:
+        for ref in refs:
+            realnode.push(running, buildah, ref)
+        yield Kube(running, tools)
+    finally:
+        control_plane.stop(root)
+
+
+@pytest.fixture(scope="session")
+def real_operator(real_kube: Kube) -> Kube:
+    """The chart installed as a user with a private registry would: the operator's image and the
+    workers' named by values (the node's registry); the operator's own container runs the image as a
+    Deployment's pod, probed and scraped."""
+    install_crds(real_kube)
+    real_kube.helm("install", "tf", str(ROOT / "charts" / "tuneforge"), "-n", OPERATOR_NAMESPACE, "--create-namespace",
+                   *real_node_values(real_kube.cluster.registry), "--wait", "--timeout", "600s")
+    return real_kube

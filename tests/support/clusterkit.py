@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from support import builders
 from support import cluster as control_plane
@@ -49,6 +52,26 @@ def node_path(kube: Kube, namespace: str, claim: str) -> Path:
     return kube.cluster.root / "node" / "pvc" / namespace / claim
 
 
+def host_claims(kube: Kube, ns: str, *claims: str) -> dict[str, Path]:
+    """PersistentVolumeClaims bound to hostPath PersistentVolumes under the cluster's folder, owned by
+    the workers' uid (what a storage class's provisioner would hand out); claim -> its folder."""
+    folders = {}
+    for claim in claims:
+        folder = folders[claim] = kube.cluster.root / "volumes" / ns / claim
+        folder.mkdir(parents=True)
+        os.chown(folder, 1000, 1000)
+        volume = f"{ns}-{claim}"
+        kube.kubectl("apply", "-f", "-", check=True, input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": volume},
+             "spec": {"capacity": {"storage": "10Gi"}, "accessModes": ["ReadWriteMany"], "storageClassName": "",
+                      "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": str(folder), "type": "Directory"},
+                      "claimRef": {"namespace": ns, "name": claim}}},
+            {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": claim, "namespace": ns},
+             "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "", "volumeName": volume,
+                      "resources": {"requests": {"storage": "10Gi"}}}}]}))
+    return folders
+
+
 def restricted_namespace(kube: Kube, name: str) -> str:
     kube.kubectl("create", "namespace", name, check=True)
     kube.kubectl("label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted", check=True)
@@ -62,6 +85,26 @@ def finetune(name: str, **spec) -> dict:
     return doc
 
 
+def kustomized(tmp_path: Path, namespace: str, patches: list[dict]) -> Path:
+    """examples/quickstart.yaml as `kubectl apply -k` takes it: in `namespace`, with `patches`."""
+    folder = tmp_path / "kustomize"
+    folder.mkdir()
+    shutil.copy(ROOT / "examples" / "quickstart.yaml", folder / "quickstart.yaml")
+    (folder / "kustomization.yaml").write_text(yaml.safe_dump({
+        "namespace": namespace, "resources": ["quickstart.yaml"], "patches": patches}))
+    return folder
+
+
+def replace(kind: str, name: str, path: str, value) -> dict:
+    """A JSON patch that sets `path` of one resource."""
+    return {"target": {"kind": kind, "name": name}, "patch": json.dumps([{"op": "add", "path": path, "value": value}])}
+
+
+# The quickstart with fewer steps: the pipeline is the same, the tests shorter.
+FEW_STEPS = [replace("FineTuneJob", "quickstart", "/spec/training/maxSteps", 3),
+             replace("QuantizeJob", "quickstart-gguf", "/spec/evaluation", {"maxTokens": 256})]
+
+
 def eventually(check, timeout: float = 120, every: float = 1):
     """check()'s first truthy value within `timeout` seconds, else its last value."""
     deadline = time.monotonic() + timeout
@@ -70,6 +113,16 @@ def eventually(check, timeout: float = 120, every: float = 1):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(every)
+
+
+def finished(kube: Kube, ns: str, *resources: str, timeout: float = 900) -> None:
+    """Wait until each `kind/name` is Succeeded or Failed (not the whole timeout when one fails), then
+    assert all Succeeded, showing what a person would look at if not."""
+    def phases():
+        return {r: (kube.json("get", r, "-n", ns).get("status") or {}).get("phase") for r in resources}
+    eventually(lambda: all(p in ("Succeeded", "Failed") for p in phases().values()), timeout, every=5)
+    now = phases()
+    assert all(p == "Succeeded" for p in now.values()), f"{now}\n{describe(kube, ns)}"
 
 
 def describe(kube: Kube, ns: str) -> str:
@@ -81,6 +134,26 @@ def describe(kube: Kube, ns: str) -> str:
 
 OPERATOR_NAMESPACE, OPERATOR = "tuneforge-system", "tf-tuneforge"  # the release the operator fixture installs
 RELEASE_VALUES = ("--set", "defaultOutputClaim=outputs", "--set", "metrics.enabled=false")  # and its values
+# What the quickstart's two steps ask of a 2-core test machine, in place of the chart's GPU-node defaults.
+SMALL_WORKER = {"resources": {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "8Gi"}}}
+# null removes the chart's GPU nodeSelector and toleration of fine-tuning (helm merges values key by key).
+OFF_GPU = {"nodeSelector": None, "tolerations": None}
+
+
+def worker(backend: str) -> dict:
+    return {**SMALL_WORKER, **(OFF_GPU if backend == "finetune" else {})}
+
+
+def real_node_values(registry: str, tag: str = "test") -> list[str]:
+    """The chart's values for the real node: images from its registry, small workers, the claims the
+    tests create."""
+    values = ["--set", "defaultOutputClaim=outputs", "--set", "modelCache.existingClaim=model-cache",
+              "--set", f"operator.image.repository={registry}/tuneforge/operator", "--set", f"operator.image.tag={tag}",
+              "--set", f"workers.tag={tag}"]
+    for backend in ("finetune", "gguf"):  # the quickstart's workers
+        values += ["--set", f"workers.images.{backend}={registry}/tuneforge/{backend}",
+                   "--set-json", f"workers.defaults.{backend}={json.dumps(worker(backend))}"]
+    return values
 
 
 def operator_pod(kube: Kube) -> dict:

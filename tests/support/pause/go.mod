@@ -1,0 +1,3 @@
+module tuneforge.local/pause
+
+go 1.24
