@@ -24,12 +24,20 @@ def root() -> Path:
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """The real node's tests run last: their images (several GB, llama.cpp compiled) and add-ons are
-    built meanwhile by a background process on the core the rest of the suite leaves idle."""
+    """The real node's tests run last, with TUNEFORGE_REAL_NODE=1: their images (several GB each,
+    llama.cpp compiled) and add-ons are then built meanwhile by a background process on the core the
+    rest of the suite leaves idle. Without it they are skipped, saying how to run them (about 45 GB of
+    disk and half an hour the first time; docs/development.md, "A real node")."""
     real = [item for item in items if "real_kube" in getattr(item, "fixturenames", ())]
     if not real:
         return
     items[:] = [item for item in items if item not in real] + real
+    if os.environ.get("TUNEFORGE_REAL_NODE") != "1":
+        skip = pytest.mark.skip(reason="real node: run with TUNEFORGE_REAL_NODE=1 scripts/test tests/e2e/test_real_node.py "
+                                       "(about 45 GB of disk; docs/development.md)")
+        for item in real:
+            item.add_marker(skip)
+        return
     from support import images
 
     images.build_in_background()
