@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Debian packages the tests use besides Python: buildah and debootstrap build the images
-# (tests/images, tests/e2e); containerd, runc, the CNI plugins and iptables make the real node
+# (tests/images, tests/e2e); containerd, runc, the CNI plugins, iptables and docker-registry make the real node
 # (tests/support/realnode.py). Installed once, when missing, as root or through sudo; otherwise says
 # what to install.
 set -euo pipefail
 missing=()
 # package:what shows it is installed
 for entry in buildah:buildah debootstrap:debootstrap containerd:containerd runc:runc iptables:iptables \
-             containernetworking-plugins:/usr/lib/cni/bridge; do
+             docker-registry:docker-registry containernetworking-plugins:/usr/lib/cni/bridge; do
     package=${entry%%:*} probe=${entry#*:}
     if [[ $probe == /* ]]; then [ -x "$probe" ] || missing+=("$package")
     else command -v "$probe" >/dev/null 2>&1 || missing+=("$package"); fi
