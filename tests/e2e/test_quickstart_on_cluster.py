@@ -79,7 +79,6 @@ def test_an_out_of_memory_worker_gets_the_helpful_reason(operator):
     ("get", "secrets", False), ("list", "secrets", False), ("update", "finetunejobs.tuneforge.io", False),
     ("patch", "finetunejobs.tuneforge.io/status", True), ("update", "finetunejobs.tuneforge.io/finalizers", True),
     ("create", "pods", False), ("delete", "finetunejobs.tuneforge.io", False),
-    ("list", "workloads.kueue.x-k8s.io", True), ("patch", "workloads.kueue.x-k8s.io", False),
 ])
 def test_the_operators_service_account_has_the_charts_permissions_and_no_more(operator, verb, resource, allowed):
     """Asked of the real RBAC authorizer (a SubjectAccessReview), as the ServiceAccount the operator runs as."""
