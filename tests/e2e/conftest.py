@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from support import cluster as control_plane
-from support import realnode
+from support import images, realnode
 from support.clusterkit import OPERATOR_NAMESPACE, RELEASE_VALUES, ROOT, Kube, real_node_values
-from support import images
 from support.images import Buildah
 
 

@@ -1,8 +1,8 @@
 """What Kueue says about a queued Job: the message of its Workload's pending condition (why it is not
 admitted yet, e.g. "insufficient unused quota for cpu in flavor default"), for the resource's status.
 
-Kueue keeps one Workload per Job, labelled with the Job's uid. The operator may read Workloads (the
-chart grants get/list on them); without Kueue installed, or without that permission, the resource
+Kueue keeps one Workload per Job, labelled with the Job's uid. The operator may list Workloads (the
+chart grants it); without Kueue installed, or without that permission, the resource
 keeps the generic "suspended" message.
 """
 
@@ -12,16 +12,11 @@ from typing import Any
 
 import kubernetes
 
-from ..api.constants import LABEL_KUEUE_QUEUE
 from . import kube
 
 JOB_UID_LABEL = "kueue.x-k8s.io/job-uid"
 # Kueue 0.15 and later serve v1beta2; earlier releases v1beta1 only.
 VERSIONS = ("v1beta2", "v1beta1")
-
-
-def queue_of(job: dict[str, Any] | None) -> str | None:
-    return (((job or {}).get("metadata") or {}).get("labels") or {}).get(LABEL_KUEUE_QUEUE)
 
 
 def pending_message(job: dict[str, Any]) -> str | None:

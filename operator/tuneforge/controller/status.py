@@ -69,6 +69,11 @@ def result_of(pod: dict[str, Any] | None) -> dict[str, Any] | None:
     return None
 
 
+def queue_of(job: dict[str, Any] | None) -> str | None:
+    """The Kueue LocalQueue a Job waits in (its label), or None."""
+    return (((job or {}).get("metadata") or {}).get("labels") or {}).get(LABEL_KUEUE_QUEUE)
+
+
 def observe(job: dict[str, Any] | None, pod: dict[str, Any] | None, queued: str | None = None) -> dict[str, Any]:
     """Phase, reason and message of a resource from its Job (and latest Pod); `queued` is Kueue's reason
     for not admitting a Job in a queue yet."""
@@ -84,7 +89,7 @@ def observe(job: dict[str, Any] | None, pod: dict[str, Any] | None, queued: str 
         return {"phase": "Failed", "reason": failed.get("reason") or "JobFailed", "message": detail,
                 "completionTime": now()}
     if (job.get("spec") or {}).get("suspend"):
-        queue = ((job.get("metadata") or {}).get("labels") or {}).get(LABEL_KUEUE_QUEUE)
+        queue = queue_of(job)
         if queue:
             return {"phase": "Suspended", "reason": "Queued",
                     "message": f"waiting in Kueue queue {queue}" + (f": {queued}" if queued else "")}

@@ -147,7 +147,7 @@ def _sync(namespace: str, kind: str, name: str, logger, with_progress: bool) -> 
     if with_progress and pod is not None and time.monotonic() - _last_progress.get(key, 0.0) >= PROGRESS_INTERVAL:
         progress = latest_progress(namespace, pod)
         _last_progress[key] = time.monotonic()
-    queued = queue.pending_message(job) if job and job["spec"].get("suspend") and queue.queue_of(job) else None
+    queued = queue.pending_message(job) if job and job["spec"].get("suspend") and status.queue_of(job) else None
     new = desired_status(parent, job, pod, progress, queued)
     current = parent.get("status") or {}
     if not _changed(current, new):
