@@ -68,7 +68,13 @@ def test_the_quickstart_runs_in_the_images_as_uid_1000_sharing_the_model_cache(r
     finished(kube, ns, "qj/again", timeout=600)
     kept = builtin.stat()
     assert (kept.st_ino, kept.st_mtime_ns) == (made.st_ino, made.st_mtime_ns)
-    assert not list(builtin.parent.glob(".smollm2-135m-instruct-*")), "a second conversion was started"
+    # ... and the third pod read that very folder: through its /cache mount, which is the claim.
+    pod = kube.json("get", "pods", "-n", ns, "-l", "job-name=again-qj")["items"][0]
+    claims = {v["name"]: v.get("persistentVolumeClaim", {}).get("claimName") for v in pod["spec"]["volumes"]}
+    mounts = {m["mountPath"]: claims[m["name"]] for m in pod["spec"]["containers"][0]["volumeMounts"]}
+    assert mounts["/cache"] == "model-cache", mounts
+    used = json.loads((volumes["outputs"] / ns / "again" / "tuneforge-output.json").read_text())["inputs"]["model"]
+    assert used["path"] == f"/cache/models/builtin/{builtin.name}", used
 
 
 def test_the_operators_pod_deleted_mid_reconcile_is_replaced_and_every_resource_finishes(real_operator):
