@@ -1,11 +1,12 @@
 """tuneforge's images built for real with buildah from their Dockerfiles, on a Debian base made with
 debootstrap (no registry holds a base image for these tests). The build's layers are kept under
 ~/.cache/tuneforge/images/buildah, so a second build of unchanged dependencies reuses them;
-llama.cpp's wheel for the images is kept beside them."""
+the gguf image takes llama.cpp's wheel from this machine's own environments."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import ssl
 import subprocess
@@ -20,6 +21,14 @@ BASE = "localhost/debian-python:bookworm"
 TAG = "test"
 # The CPU-only build of each image: the CUDA bases replaced by the Debian one, llama.cpp without CUDA.
 CPU_ARGS = {"BASE": BASE, "BUILD_BASE": BASE, "GGML_CUDA": "OFF"}
+# llama.cpp's wheel of this machine's environments (scripts/llama-cpp.sh): the CPU-only gguf image
+# uses it with the same options, so a fresh machine compiles llama.cpp once, not twice (6-13 min).
+HOST_WHEELS = Path(os.environ.get("TUNEFORGE_WHEEL_CACHE", Path.home() / ".cache" / "tuneforge" / "wheels"))
+
+
+def host_cmake_args() -> str:
+    return subprocess.run([str(ROOT / "scripts" / "llama-cpp.sh"), "--cmake-args"], capture_output=True, text=True,
+                          check=True).stdout.strip()
 
 
 class BuildError(RuntimeError):
@@ -50,6 +59,11 @@ def ca_bundle() -> str:
     raise BuildError("no CA bundle found for pip inside the build")
 
 
+def stages(dockerfile: Path) -> list[str]:
+    """The named stages (`FROM ... AS name`) of a multi-stage Dockerfile."""
+    return re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", dockerfile.read_text(), flags=re.MULTILINE | re.IGNORECASE)
+
+
 class Buildah:
     """buildah with its own storage: `driver` overlay keeps layers between runs (the cache), vfs
     suits a throwaway folder."""
@@ -59,14 +73,23 @@ class Buildah:
         self.command = ["buildah", "--root", str(storage / "root"), "--runroot", str(storage / "run"),
                         "--storage-driver", driver]
 
+    @property
+    def env(self) -> dict[str, str]:
+        """buildah's temporary files (a whole layer while it commits or pushes one) in its storage,
+        not /var/tmp: a killed build's are then removed with its working containers."""
+        tmp = self.storage / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        return {**os.environ, "TMPDIR": str(tmp)}
+
     def __call__(self, *args: str, cwd: Path | None = None) -> str:
-        result = subprocess.run([*self.command, *args], capture_output=True, text=True, cwd=cwd)
+        result = subprocess.run([*self.command, *args], capture_output=True, text=True, cwd=cwd, env=self.env)
         if result.returncode != 0:
             raise BuildError(f"buildah {' '.join(args)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
         return result.stdout
 
     def exists(self, ref: str) -> bool:
-        return subprocess.run([*self.command, "inspect", "--type", "image", ref], capture_output=True).returncode == 0
+        return subprocess.run([*self.command, "inspect", "--type", "image", ref], capture_output=True,
+                              env=self.env).returncode == 0
 
     def base(self) -> str:
         """The Debian base as an image in this storage."""
@@ -87,21 +110,50 @@ class Buildah:
         ref = f"localhost/tuneforge/{image}:{tag}"
         conf = self.storage / "pip.conf"
         conf.write_text("[global]\ncert = /etc/ssl/certs/build-ca.crt\n")
-        wheels = CACHE / "wheels"
-        wheels.mkdir(parents=True, exist_ok=True)
-        args = [a for k, v in {**CPU_ARGS, **(build_args or {})}.items() for a in ("--build-arg", f"{k}={v}")]
+        HOST_WHEELS.mkdir(parents=True, exist_ok=True)
+        values = {**CPU_ARGS, "LLAMA_CMAKE_ARGS": host_cmake_args(), **(build_args or {})}
+        args = [a for k, v in values.items() for a in ("--build-arg", f"{k}={v}")]
         # pip inside the build trusts what this machine's pip trusts, mounted for the build only.
-        self("bud", "--isolation", "chroot", "--layers", "-q", *args,
-             "--volume", f"{ca_bundle()}:/etc/ssl/certs/build-ca.crt:ro", "--volume", f"{conf}:/etc/pip.conf:ro",
-             "--volume", f"{wheels}:/tmp/wheels", "-f", f"images/{image}/Dockerfile", "-t", ref, ".", cwd=ROOT)
+        options = [*args, "--volume", f"{ca_bundle()}:/etc/ssl/certs/build-ca.crt:ro",
+                   "--volume", f"{conf}:/etc/pip.conf:ro", "--volume", f"{HOST_WHEELS}:/tmp/wheels",
+                   "-f", f"images/{image}/Dockerfile"]
+        # Named build stages are tagged too: make_room() prunes untagged images, and an untagged
+        # build stage would take its cached layers (the dependencies' install) with it.
+        for stage in stages(ROOT / "images" / image / "Dockerfile"):
+            self("bud", "--isolation", "chroot", "--layers", "-q", *options, "--target", stage,
+                 "-t", f"localhost/tuneforge/{image}-{stage}:{tag}", ".", cwd=ROOT)
+        self("bud", "--isolation", "chroot", "--layers", "-q", *options, "-t", ref, ".", cwd=ROOT)
         return ref, time.monotonic() - started
 
-    def make_room(self, free: int = 30 << 30) -> None:
+    def remove(self, image: str, tag: str = TAG) -> None:
+        """An image built by build(), its stages and their layers."""
+        refs = [f"localhost/tuneforge/{image}:{tag}"] + [
+            f"localhost/tuneforge/{image}-{stage}:{tag}" for stage in stages(ROOT / "images" / image / "Dockerfile")]
+        subprocess.run([*self.command, "rmi", "--force", *refs], capture_output=True, env=self.env)
+        if not self.busy():
+            subprocess.run([*self.command, "rmi", "--prune", "--force"], capture_output=True, env=self.env)
+
+    def make_room(self, free: int = 15 << 30) -> None:
         """Older builds' layers (untagged images, and with them the cached steps) dropped when the disk
         has less than `free` bytes left: a dependency change leaves GBs behind, a code change little."""
         self.storage.mkdir(parents=True, exist_ok=True)
-        if shutil.disk_usage(self.storage).free < free:
-            subprocess.run([*self.command, "rmi", "--prune", "--force"], capture_output=True)
+        if shutil.disk_usage(self.storage).free < free and not self.busy():
+            subprocess.run([*self.command, "rmi", "--prune", "--force"], capture_output=True, env=self.env)
+
+    def busy(self) -> bool:
+        """Another buildah process works in this storage (the background build beside a test's): its
+        build's intermediate images and containers must not be removed under it."""
+        return subprocess.run(["pgrep", "-f", f"buildah --root {self.storage / 'root'} "],
+                              capture_output=True).returncode == 0
+
+    def remove_leftovers(self) -> None:
+        """Working containers left by builds that were killed (an interrupted test run): several GB
+        each. Only while no other buildah process uses this storage (another test run's build)."""
+        self.storage.mkdir(parents=True, exist_ok=True)
+        if self.busy():
+            return
+        subprocess.run([*self.command, "rm", "--all"], capture_output=True, env=self.env)
+        shutil.rmtree(self.storage / "tmp", ignore_errors=True)
 
 
 
@@ -117,6 +169,7 @@ def build_in_background() -> None:
 
     if "process" in _background:
         return
+    Buildah().remove_leftovers()
     log = CACHE / "background-build.log"
     CACHE.mkdir(parents=True, exist_ok=True)
     code = ("import sys; sys.path.insert(0, %r); from support import images, realnode; realnode.addons(); "
