@@ -2,6 +2,7 @@
 # Install llama-cpp-python VERSION into VENV, with llama.cpp's HF->GGUF converter from the same source.
 #
 #   scripts/llama-cpp.sh VENV VERSION [--build-only]
+#   scripts/llama-cpp.sh --cmake-args      (the CMake options a build here uses, then exit)
 #
 # PyPI has no Linux wheel of llama-cpp-python: it compiles from the sdist (about 6-13 minutes on 2
 # cores). The wheel is built once per version, CMake flags and CPU, and kept under
@@ -12,9 +13,10 @@
 # out of site-packages because it differs from the PyPI `gguf` that transformers uses.
 # Images call this script too, with CMAKE_ARGS for CUDA and GGML_NATIVE=OFF.
 set -euo pipefail
-venv=$1 version=$2 mode=${3:-install}
+venv=$1 version=${2:-} mode=${3:-install}
 : "${CMAKE_ARGS:=-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF $("$(dirname "$0")/cpu-features.sh")}"
 export CMAKE_ARGS
+[ "$1" != --cmake-args ] || { echo "$CMAKE_ARGS"; exit 0; }
 # Without CMAKE_ARGS from the caller (images set theirs), the build uses exactly the instructions
 # that ran on this machine (cpu-features.sh), never GGML_NATIVE's reading of the CPU flags: a VM may
 # advertise AMX it does not grant. The options are in the key, so a machine whose cache holds a wheel

