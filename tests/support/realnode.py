@@ -109,7 +109,10 @@ def start_registry(cluster, cache: Path) -> str:
 def push(cluster, buildah, ref: str) -> str:
     """An image from buildah's storage to the loopback registry; its name there (what pods run)."""
     remote = f"{cluster.registry}/{ref.split('/', 1)[1]}"
-    buildah("push", "-q", "--tls-verify=false", "--disable-compression", ref, f"docker://{remote}")
+    # zstd: the registry keeps a third of the uncompressed size (about 5 GB for the three images
+    # instead of 13), at a few seconds of CPU per GB; containerd 1.6 unpacks zstd layers (OCI format).
+    buildah("push", "-q", "--tls-verify=false", "--format", "oci", "--compression-format", "zstd",
+            "--compression-level", "3", ref, f"docker://{remote}")
     return remote
 
 
