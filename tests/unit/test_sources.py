@@ -166,3 +166,18 @@ def test_a_model_with_its_own_code_is_refused_unless_trusted(tmp_path):
     _model_with_code(tmp_path / "known", marker, "llama")
     assert sources.resolve_model(ModelSource(uri=f"file://{tmp_path / 'known'}")) == tmp_path / "known"
     assert not marker.exists()
+
+
+def test_builtin_model_without_the_gguf_package_says_which_package(tmp_path, monkeypatch):
+    """An environment without gguf (the awq, autoawq and exl2 images once lacked it) is told so before
+    transformers fails deep in its loader."""
+    import importlib.util
+
+    from tuneforge.errors import SourceError
+    from tuneforge.sources import builtin
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gguf" else real(name, *a))
+    monkeypatch.setenv("TUNEFORGE_CACHE", str(tmp_path))
+    with pytest.raises(SourceError, match="builtin://smollm2-135m-instruct needs the PyPI package gguf"):
+        builtin.materialize_model("smollm2-135m-instruct")

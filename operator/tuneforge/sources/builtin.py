@@ -40,6 +40,10 @@ def materialize_model(name: str) -> Path:
     """The HF folder of a built-in model, converted once into the cache."""
     gguf = gguf_file(name)
     target = builtin_model_dir(name)
+    if not target.is_dir() and importlib.util.find_spec("gguf") is None:
+        # transformers would fail deep in its loader with an ImportError a user cannot place.
+        raise SourceError(f"builtin://{name} needs the PyPI package gguf: transformers reads the model's GGUF "
+                          "file through it (every worker image installs it)")
 
     def build(tmp: Path) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
