@@ -18,13 +18,15 @@ plat=(--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platfo
       --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux1_x86_64)
 dl() { python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
          "${plat[@]}" -d .whl "$@" 2>&1 | grep -v "is ignored" || true; }
-dl trl==1.16.0 datasets==5.2.0 peft==0.21.2 bitsandbytes==0.50.2 dill==0.4.1 multiprocess==0.70.19 \
+dl trl==1.16.0 datasets==5.2.0 peft==0.21.2 dill==0.4.1 multiprocess==0.70.19 \
    pydantic==2.14.3 pydantic-core==2.50.4 annotated-types==0.7.0 typing-inspection==0.4.5 \
    kube-custom-resource==0.7.2 hjson==3.1.0
 if [ "${1:-}" = quantize ]; then
     dl llmcompressor==0.14.0.1 compressed-tensors==0.19.0 loguru==0.7.3 auto-round==0.15.1 nvidia-ml-py==13.615.71 \
        exllamav2==0.3.2 exllamav3==1.6.5 fastparquet==2026.9.0 cramjam==2.14.0 ninja==1.13.2 marisa-trie==1.4.1 \
-       llguidance==1.9.1 websockets==17.4
+       websockets==17.4
+    # exllamav3 lists llguidance>=1.7 but imports it only for constrained generation (guarded); the index
+    # serves up to 1.6.1, so it stays behind.
     mkdir -p .whl-autoawq
     # AutoAWQ ships an sdist only (pure Python): build its wheel here.
     "$venv/bin/pip" wheel -q --no-deps -w .whl-autoawq autoawq==0.2.9 2>&1 | grep -v "is ignored" || true
@@ -32,8 +34,12 @@ if [ "${1:-}" = quantize ]; then
         -d .whl-autoawq transformers==4.51.3 tokenizers==0.21.4 huggingface-hub==0.36.2 datasets==5.0.1 \
         2>&1 | grep -v "is ignored" || true
 fi
-# DeepSpeed ships only an sdist; with DS_BUILD_OPS=0 it builds a pure-Python wheel (ops compile at run time).
-DS_BUILD_OPS=0 "$venv/bin/pip" wheel -q --no-deps --no-build-isolation -w .whl deepspeed==0.19.8 2>&1 | grep -v "is ignored" || true
+if [ "${1:-}" != quantize ]; then
+    # Fine-tuning only: bitsandbytes (43 MB) with the quantization wheels would pass the 64 MiB a call carries.
+    dl bitsandbytes==0.50.2
+    # DeepSpeed ships only an sdist; with DS_BUILD_OPS=0 it builds a pure-Python wheel (ops compile at run time).
+    DS_BUILD_OPS=0 "$venv/bin/pip" wheel -q --no-deps --no-build-isolation -w .whl deepspeed==0.19.8 2>&1 | grep -v "is ignored" || true
+fi
 TUNEFORGE_CACHE=${TUNEFORGE_CACHE:-$HOME/.cache/tuneforge} "$venv/bin/python" - <<'PY'
 import shutil
 from tuneforge.sources.builtin import materialize_model

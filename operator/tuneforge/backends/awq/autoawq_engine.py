@@ -6,14 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from .plan import autoawq_config
+from .tokenizer_compat import load_tokenizer
 
 
 def quantize(spec, model_dir: Path, texts: list[str], target: Path) -> None:
     from awq import AutoAWQForCausalLM
-    from transformers import AutoTokenizer
 
     s = spec.settings()
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer = load_tokenizer(model_dir)
     model = AutoAWQForCausalLM.from_pretrained(str(model_dir), trust_remote_code=spec.model.trust_remote_code)
     model.quantize(tokenizer, quant_config=autoawq_config(s), calib_data=texts[: s.num_samples],
                    max_calib_seq_len=s.max_sequence_length, max_calib_samples=s.num_samples)
