@@ -3,6 +3,7 @@
 builtin://chat-mini        chat rows (`messages`) for SFT
 builtin://preference-mini  prompt/chosen/rejected rows for DPO
 builtin://calibration-mini plain `text` rows for imatrix/AWQ/EXL2 calibration and perplexity
+builtin://answers-mini     `prompt` and reference `answer` rows for GRPO's verifiable rewards
 
 The rows are generated from small tables of facts and exact computations, so every answer is
 correct and the style is consistent: a few training steps visibly lower the loss. Deterministic:
@@ -128,6 +129,26 @@ def preference_rows(rng: random.Random) -> list[dict]:
     ]
 
 
+def answers_rows(rng: random.Random) -> list[dict]:
+    """Questions whose answer a reward can check: arithmetic first (a number), then facts (a word)."""
+    rows: list[tuple[str, str]] = []
+    for _ in range(150):
+        a, b = rng.randint(2, 60), rng.randint(2, 40)
+        op = rng.choice("+-")
+        rows.append((f"What is {a} {op} {b}?", str(a + b if op == "+" else a - b)))
+    for _ in range(50):
+        a, b = rng.randint(2, 12), rng.randint(2, 12)
+        rows.append((f"What is {a} * {b}?", str(a * b)))
+    for country, capital in CAPITALS.items():
+        rows.append((f"What is the capital of {country}?", capital))
+    for a, b in OPPOSITES:
+        rows.append((f"What is the opposite of '{a}'?", b))
+    for thing, color in COLORS.items():
+        rows.append((f"What color is {thing}?", color))
+    rng.shuffle(rows)
+    return [{"prompt": [{"role": "user", "content": q}], "answer": a} for q, a in rows]
+
+
 PARAGRAPHS = [
     "Kubernetes schedules containers onto nodes and restarts them when they fail. A Job runs pods until a set number of them finish successfully.",
     "Quantization stores model weights with fewer bits. A four-bit model needs about a quarter of the memory of a sixteen-bit one, at some cost in quality.",
@@ -184,6 +205,7 @@ def main() -> None:
     write("chat-mini", chat_rows(random.Random(1)))
     write("preference-mini", preference_rows(random.Random(2)))
     write("calibration-mini", calibration_rows(random.Random(3)))
+    write("answers-mini", answers_rows(random.Random(4)))
 
 
 if __name__ == "__main__":

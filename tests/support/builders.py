@@ -46,8 +46,10 @@ def finetune(method: str = "lora", name: str = "ft") -> Doc:
     }
     if method == "qlora":
         spec["quantization"] = {"bits": 4}
-    if method == "dpo":
+    if method in ("dpo", "orpo", "kto"):
         spec["dataset"] = {"uri": "builtin://preference-mini", "format": "preference"}
+    if method == "grpo":
+        spec["dataset"] = {"uri": "builtin://answers-mini", "format": "verifiable"}
     return Doc(apiVersion=API, kind="FineTuneJob", metadata={"name": name}, spec=spec)
 
 

@@ -14,7 +14,10 @@ def problems(doc) -> list[str]:
 
 @pytest.mark.parametrize(
     "doc",
-    [finetune(m) for m in ("full", "lora", "qlora", "dpo")]
+    [finetune(m) for m in ("full", "lora", "qlora", "dpo", "orpo", "kto", "grpo")]
+    + [finetune(m).set("spec.quantization", {"bits": 4}) for m in ("dpo", "orpo", "kto", "grpo")]
+    + [finetune(m).set("spec.adapter", "none") for m in ("dpo", "orpo", "kto", "grpo")]
+    + [finetune("full").set("spec.deepspeed", {"stage": 2}), finetune("dpo").set("spec.adapter", "none").set("spec.deepspeed", {"stage": 3})]
     + [merge(m) for m in ("slerp", "ties", "dare_ties", "dare_linear", "task_arithmetic", "linear", "passthrough")]
     + [quantize(m) for m in ("gguf", "awq", "gptq", "exl2", "exl3")],
     ids=lambda d: f"{d['kind']}-{d['spec']['method']}",
@@ -27,14 +30,14 @@ CASES = [
     # (document, expected "path: message" fragment)
     (finetune("qlora").drop("spec.quantization"), "spec.quantization: method qlora needs 4-bit settings"),
     (finetune("qlora").set("spec.quantization", {"bits": 8}), "spec.quantization: method qlora needs 4-bit settings"),
-    (finetune("lora").set("spec.quantization", {"bits": 4}), "spec.quantization: quantization applies to method qlora, not lora"),
+    (finetune("lora").set("spec.quantization", {"bits": 4}), "spec.quantization: quantization (a 4-bit base) applies to methods qlora, dpo, orpo, kto, grpo, not lora"),
     (finetune("dpo").set("spec.dataset", {"uri": "builtin://chat-mini", "format": "chat"}),
-     "spec.dataset.format: method dpo needs a preference dataset"),
+     "spec.dataset.format: method dpo needs preference (prompt/chosen/rejected) data, got chat (which is for methods full, lora, qlora)"),
     (finetune("lora").set("spec.dataset", {"uri": "builtin://preference-mini", "format": "preference"}),
-     "spec.dataset.format: preference data is for method dpo"),
+     "spec.dataset.format: method lora needs chat, instruction or text data, got preference (which is for methods dpo, orpo, kto)"),
     (finetune("lora").set("spec.dpo", {"beta": 0.2}), "spec.dpo: dpo settings apply to method dpo, not lora"),
-    (finetune("full").set("spec.lora", {"r": 8}), "spec.lora: lora settings apply to methods lora, qlora, dpo, not full"),
-    (finetune("lora").set("spec.deepspeed", {"stage": 3}), "spec.deepspeed: deepspeed applies to method full, not lora"),
+    (finetune("full").set("spec.lora", {"r": 8}), "spec.lora: lora settings apply to adapter training; method full trains every parameter"),
+    (finetune("lora").set("spec.deepspeed", {"stage": 3}), "spec.deepspeed: deepspeed applies to training every parameter (method full, or adapter: none), not lora with an adapter"),
     (finetune("full").set("spec.deepspeed", {"stage": 2, "offloadParameters": True}),
      "spec.deepspeed.offloadParameters: parameter offload needs ZeRO stage 3"),
     (finetune("full").set("spec.output", {"mergeAdapter": True}),
@@ -73,7 +76,7 @@ CASES = [
     (finetune("lora").set("spec.lora", {"targetModules": []}), "spec.lora.targetModules: List should have at least 1 item"),
     (finetune("lora").set("spec.lorra", {"r": 8}), "spec.lorra: unknown field; did you mean 'lora'?"),
     (finetune("lora").set("spec.training", {"maxStep": 5}), "spec.training.maxStep: unknown field; did you mean 'maxSteps'?"),
-    (finetune("sft"), "spec.method: Input should be 'full', 'lora', 'qlora' or 'dpo'"),
+    (finetune("sft"), "spec.method: Input should be 'full', 'lora', 'qlora', 'dpo', 'orpo', 'kto' or 'grpo'"),
     (finetune("lora").drop("spec.dataset"), "spec.dataset: required field is missing"),
     (finetune("lora").set("spec.runPolicy", {"backoffLimit": -1}), "spec.runPolicy.backoffLimit: Input should be greater than or equal to 0"),
     (finetune("lora", name="My_Job"), "metadata.name: 'My_Job' is not a valid name"),

@@ -1,4 +1,5 @@
-"""FineTuneJob: full fine-tuning (optionally with DeepSpeed), LoRA, QLoRA and DPO with LoRA."""
+"""FineTuneJob: full fine-tuning (optionally with DeepSpeed), LoRA, QLoRA, and the preference and
+reinforcement methods DPO, ORPO, KTO and GRPO (LoRA by default, 4-bit base or all parameters)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,20 @@ from pydantic import Field
 from .base import Model, Optional, Issue
 from .common import Output
 from .constants import VERSION
+from .preference import GrpoSettings, KtoSettings, OrpoSettings
 from .resource import METHOD_COLUMN, PHASE_COLUMN, PROGRESS_COLUMN, JobSpec, Resource
 from .sources import DatasetSource, ModelSource
 
-FineTuneMethod = Literal["full", "lora", "qlora", "dpo"]
-ADAPTER_METHODS = ("lora", "qlora", "dpo")
+FineTuneMethod = Literal["full", "lora", "qlora", "dpo", "orpo", "kto", "grpo"]
+SFT_METHODS = ("full", "lora", "qlora")
+# Preference and reinforcement methods: a LoRA adapter by default, all parameters with adapter none.
+PREFERENCE_METHODS = ("dpo", "orpo", "kto", "grpo")
+ADAPTER_METHODS = ("lora", "qlora", *PREFERENCE_METHODS)
+# The dataset formats each method reads (kto splits each preference pair into two labelled rows).
+METHOD_FORMATS = {
+    **{m: ("chat", "instruction", "text") for m in SFT_METHODS},
+    "dpo": ("preference",), "orpo": ("preference",), "kto": ("unpaired", "preference"), "grpo": ("verifiable",),
+}
 
 
 class LoraSettings(Model):
@@ -131,7 +141,8 @@ class FineTuneSpec(JobSpec):
     """What to fine-tune, on what, and how."""
 
     method: FineTuneMethod
-    """full, lora, qlora (4-bit base + LoRA) or dpo (preference tuning with LoRA)."""
+    """full, lora, qlora (4-bit base + LoRA); dpo, orpo (preference pairs), kto (rows labelled
+    desirable or not), grpo (reinforcement with verifiable rewards)."""
     model: ModelSource
     """The base model."""
     dataset: DatasetSource
@@ -139,9 +150,18 @@ class FineTuneSpec(JobSpec):
     lora: Optional[LoraSettings] = None
     """Adapter settings for lora, qlora and dpo (defaults: r 16, alpha 32, all-linear)."""
     quantization: Optional[QuantizationSettings] = None
-    """4-bit base model settings; required by qlora."""
+    """4-bit base model settings; required by qlora, optional for dpo, orpo, kto and grpo (QLoRA-style)."""
     dpo: Optional[DpoSettings] = None
     """DPO settings (method dpo)."""
+    orpo: Optional[OrpoSettings] = None
+    """ORPO settings (method orpo)."""
+    kto: Optional[KtoSettings] = None
+    """KTO settings (method kto)."""
+    grpo: Optional[GrpoSettings] = None
+    """GRPO settings and rewards (method grpo)."""
+    adapter: Optional[Literal["lora", "none"]] = None
+    """dpo, orpo, kto and grpo: lora (the default) trains a LoRA adapter, none trains every parameter.
+    lora and qlora always train an adapter; full never does."""
     deepspeed: Optional[DeepSpeedSettings] = None
     """DeepSpeed ZeRO (method full)."""
     training: TrainingSettings = Field(default_factory=TrainingSettings)
@@ -152,34 +172,85 @@ class FineTuneSpec(JobSpec):
     cel_rules = (
         {"rule": "self.method != 'qlora' || (has(self.quantization) && self.quantization.bits == 4)",
          "message": "method qlora needs 4-bit settings: add quantization: {bits: 4}", "fieldPath": ".quantization"},
-        {"rule": "self.method != 'dpo' || self.dataset.format == 'preference'",
-         "message": "method dpo needs a preference dataset (dataset.format: preference)", "fieldPath": ".dataset.format"},
+        {"rule": "!(self.method in ['dpo', 'orpo']) || self.dataset.format == 'preference'",
+         "message": "methods dpo and orpo need a preference dataset (dataset.format: preference)",
+         "fieldPath": ".dataset.format"},
+        {"rule": "self.method != 'kto' || self.dataset.format in ['unpaired', 'preference']",
+         "message": "method kto needs unpaired (prompt/completion/label) or preference data", "fieldPath": ".dataset.format"},
+        {"rule": "self.method != 'grpo' || self.dataset.format == 'verifiable'",
+         "message": "method grpo needs prompts with reference answers (dataset.format: verifiable)",
+         "fieldPath": ".dataset.format"},
     )
 
+    def trains_adapter(self) -> bool:
+        return self.method in ("lora", "qlora") or (self.method in PREFERENCE_METHODS and self.adapter != "none")
+
     def problems(self) -> Iterator[Issue]:
-        m = self.method
-        if m == "qlora" and (self.quantization is None or self.quantization.bits != 4):
-            yield Issue("quantization", "method qlora needs 4-bit settings: add quantization: {bits: 4} (nf4 by default)")
-        if m != "qlora" and self.quantization is not None:
-            yield Issue("quantization", f"quantization applies to method qlora, not {m}")
-        if m == "dpo" and self.dataset.format != "preference":
-            yield Issue("dataset.format", f"method dpo needs a preference dataset (prompt/chosen/rejected), got {self.dataset.format}")
-        if m != "dpo" and self.dataset.format == "preference":
-            yield Issue("dataset.format", f"preference data is for method dpo; method {m} needs chat, instruction or text")
-        if m != "dpo" and self.dpo is not None:
-            yield Issue("dpo", f"dpo settings apply to method dpo, not {m}")
-        if m not in ADAPTER_METHODS and self.lora is not None:
-            yield Issue("lora", f"lora settings apply to methods {', '.join(ADAPTER_METHODS)}, not {m}")
-        if m != "full" and self.deepspeed is not None:
-            yield Issue("deepspeed", f"deepspeed applies to method full, not {m} (adapter methods use plain data parallelism)")
+        m, fmt = self.method, self.dataset.format
+        yield from self._format_problems(m, fmt)
+        yield from self._settings_problems(m)
+        yield from self._adapter_problems(m)
+        if self.deepspeed is not None and self.trains_adapter():
+            yield Issue("deepspeed", f"deepspeed applies to training every parameter (method full, or adapter: none), "
+                                     f"not {m} with an adapter (adapter methods use plain data parallelism)")
         if self.deepspeed is not None and self.deepspeed.offload_parameters and self.deepspeed.stage != 3:
             yield Issue("deepspeed.offloadParameters", "parameter offload needs ZeRO stage 3")
-        if m not in ADAPTER_METHODS and self.output.merge_adapter:
-            yield Issue("output.mergeAdapter", f"method {m} trains the whole model; there is no adapter to merge")
-        if self.training.assistant_only_loss and self.dataset.format != "chat":
+        if self.training.assistant_only_loss and fmt != "chat":
             yield Issue("training.assistantOnlyLoss", "assistant-only loss needs chat data")
+        if self.training.packing and m not in SFT_METHODS:
+            yield Issue("training.packing", f"packing applies to supervised fine-tuning (full, lora, qlora), not {m}")
         if self.training.eval_steps and not (self.dataset.validation_split or self.dataset.validation_fraction):
             yield Issue("training.evalSteps", "evaluation needs dataset.validationSplit or dataset.validationFraction")
+        if m == "grpo":
+            yield from self._grpo_batch_problems()
+
+    def _format_problems(self, m: str, fmt: str) -> Iterator[Issue]:
+        wanted = METHOD_FORMATS[m]
+        if fmt in wanted:
+            return
+        hints = {"preference": "prompt/chosen/rejected", "unpaired": "prompt/completion/label",
+                 "verifiable": "prompt/answer"}
+        shapes = [f"{w} ({hints[w]})" if w in hints else w for w in wanted]
+        shapes_text = shapes[0] if len(shapes) == 1 else f"{', '.join(shapes[:-1])} or {shapes[-1]}"
+        users = [k for k, v in METHOD_FORMATS.items() if fmt in v]
+        yield Issue("dataset.format", f"method {m} needs {shapes_text} data, got {fmt} (which is for "
+                                      f"{'method' if len(users) == 1 else 'methods'} {', '.join(users)})")
+
+    def _settings_problems(self, m: str) -> Iterator[Issue]:
+        for block in PREFERENCE_METHODS:
+            if m != block and getattr(self, block) is not None:
+                yield Issue(block, f"{block} settings apply to method {block}, not {m}")
+
+    def _adapter_problems(self, m: str) -> Iterator[Issue]:
+        q = self.quantization
+        if self.adapter is not None and m not in PREFERENCE_METHODS:
+            meaning = "always trains an adapter" if m != "full" else "trains every parameter (use method lora for an adapter)"
+            yield Issue("adapter", f"adapter applies to methods {', '.join(PREFERENCE_METHODS)}; method {m} {meaning}")
+        if m == "qlora" and (q is None or q.bits != 4):
+            yield Issue("quantization", "method qlora needs 4-bit settings: add quantization: {bits: 4} (nf4 by default)")
+        elif q is not None and m not in ("qlora", *PREFERENCE_METHODS):
+            yield Issue("quantization", f"quantization (a 4-bit base) applies to methods qlora, "
+                                        f"{', '.join(PREFERENCE_METHODS)}, not {m}")
+        elif q is not None and m in PREFERENCE_METHODS:
+            if self.adapter == "none":
+                yield Issue("quantization", "a 4-bit base cannot be trained itself: it needs the LoRA adapter "
+                                            "(drop adapter: none)")
+            elif q.bits != 4:
+                yield Issue("quantization.bits", f"method {m} takes a 4-bit base (QLoRA); an 8-bit base is not supported")
+        what = f"method {m}" if m == "full" else f"method {m} with adapter: none"
+        if not self.trains_adapter() and self.lora is not None:
+            yield Issue("lora", f"lora settings apply to adapter training; {what} trains every parameter")
+        if not self.trains_adapter() and self.output.merge_adapter:
+            yield Issue("output.mergeAdapter", f"{what} trains the whole model; there is no adapter to merge")
+
+    def _grpo_batch_problems(self) -> Iterator[Issue]:
+        g, t, r = self.grpo or GrpoSettings(), self.training, self.resources
+        per_generation = t.batch_size * t.gradient_accumulation_steps * max(r.gpus, 1) * r.nodes
+        if per_generation % g.num_generations:
+            yield Issue("grpo.numGenerations",
+                        f"each step samples training.batchSize x gradientAccumulationSteps x GPUs = {per_generation} "
+                        f"completions, which must be a multiple of numGenerations ({g.num_generations}); "
+                        f"for example batchSize: {g.num_generations}")
 
     def effective_lora(self) -> LoraSettings:
         return self.lora or LoraSettings()
@@ -202,7 +273,7 @@ class FineTuneJob(
         {"name": "ETA", "type": "string", "jsonPath": ".status.progress.eta"},
     ],
 ):
-    """Fine-tunes a model (full, LoRA, QLoRA or DPO) as a Kubernetes Job."""
+    """Fine-tunes a model (full, LoRA, QLoRA, DPO, ORPO, KTO or GRPO) as a Kubernetes Job."""
 
     spec: FineTuneSpec
     """What to fine-tune, on what, and how."""

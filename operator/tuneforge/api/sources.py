@@ -19,10 +19,11 @@ BUILTIN_DATASETS = {
     "chat-mini": "chat",
     "preference-mini": "preference",
     "calibration-mini": "text",
+    "answers-mini": "verifiable",
 }
 
 JobKind = Literal["FineTuneJob", "MergeJob", "QuantizeJob"]
-DatasetFormat = Literal["chat", "instruction", "preference", "text"]
+DatasetFormat = Literal["chat", "instruction", "preference", "unpaired", "verifiable", "text"]
 
 
 def check_uri(uri: str) -> str:
@@ -144,11 +145,13 @@ class DatasetSource(Model):
     """A dataset file or folder (JSONL, JSON, Parquet, CSV) and the shape of its rows."""
 
     uri: str
-    """builtin://chat-mini, builtin://preference-mini, builtin://calibration-mini, file:///data.jsonl,
+    """builtin://chat-mini, builtin://preference-mini, builtin://answers-mini, builtin://calibration-mini,
+    file:///data.jsonl,
     hf://datasets/org/name, s3://bucket/key or pvc://claim/path."""
     format: DatasetFormat = "chat"
     """Row shape: chat (`messages`), instruction (`prompt`/`completion`),
-    preference (`prompt`/`chosen`/`rejected`), text (`text`)."""
+    preference (`prompt`/`chosen`/`rejected`), unpaired (`prompt`/`completion` and a boolean `label`,
+    true for a desirable completion), verifiable (`prompt` and the reference `answer`), text (`text`)."""
     revision: Optional[str] = None
     """Branch, tag or commit for hf:// datasets."""
     secret_ref: Optional[SecretRef] = None

@@ -11,6 +11,8 @@ REQUIRED_COLUMNS = {
     "chat": ("messages",),
     "instruction": ("prompt", "completion"),
     "preference": ("prompt", "chosen", "rejected"),
+    "unpaired": ("prompt", "completion", "label"),
+    "verifiable": ("prompt", "answer"),
     "text": ("text",),
 }
 LOADERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
@@ -76,10 +78,23 @@ def load_rows(path: Path, fmt: str, uri: str, seed: int, max_samples: int | None
         )
     if len(rows) == 0:
         raise DatasetError(f"{field}.uri: {uri} has no rows")
+    if fmt == "unpaired":
+        _check_labels(rows, uri, field)
     rows = rows.shuffle(seed=seed)
     if max_samples is not None:
         rows = rows.select(range(min(max_samples, len(rows))))
     return rows.select_columns(list(REQUIRED_COLUMNS[fmt]))
+
+
+def _check_labels(rows, uri: str, field: str) -> None:
+    """KTO reads `label` as desirable (true) or not; "yes", 1 or a missing value would be guessed at."""
+    for number, label in enumerate(rows["label"], start=1):
+        if not isinstance(label, bool):
+            raise DatasetError(f"{field}.format: unpaired rows need a boolean label (true for a desirable completion, "
+                               f"false for an undesirable one); row {number} of {uri} has {label!r}")
+    if len(set(rows["label"])) < 2:
+        raise DatasetError(f"{field}.uri: every row of {uri} has label {rows['label'][0]}; KTO needs desirable and "
+                           f"undesirable completions")
 
 
 def split(rows, validation_fraction: float | None, seed: int):

@@ -1,4 +1,4 @@
-"""The fine-tuning backend: full, LoRA, QLoRA, DPO."""
+"""The fine-tuning backend: full, LoRA, QLoRA, DPO, ORPO, KTO, GRPO."""
 
 from __future__ import annotations
 
@@ -17,5 +17,5 @@ def offline_checks(resource: Any, config: ConfigReader) -> list[Issue]:
     return [fit.at("spec")] if fit else []
 
 
-BACKEND = Backend("finetune", "FineTuneJob", ("full", "lora", "qlora", "dpo"), __name__, plan,
+BACKEND = Backend("finetune", "FineTuneJob", ("full", "lora", "qlora", "dpo", "orpo", "kto", "grpo"), __name__, plan,
                   offline_checks=offline_checks)

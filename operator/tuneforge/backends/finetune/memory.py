@@ -92,12 +92,19 @@ class Estimate:
         return f"about {self.total / GIB:.1f} GiB per GPU ({parts} GiB)"
 
 
+def _needs_reference_copy(spec: FineTuneSpec) -> bool:
+    """Training every parameter, DPO and KTO keep a frozen reference copy (an adapter's reference is
+    the base with the adapter off); GRPO needs one only with a KL penalty; ORPO never."""
+    m = spec.method
+    return m in ("dpo", "kto") or (m == "grpo" and spec.grpo is not None and spec.grpo.beta > 0)
+
+
 def estimate(spec: FineTuneSpec, shape: ModelShape, on_gpu: bool = True) -> Estimate:
     t = spec.training
     sixteen = t.precision in ("bf16", "fp16") or (t.precision == "auto" and on_gpu)
     w = 2 if sixteen else 4
     devices = max(spec.resources.gpus, 1) * spec.resources.nodes
-    full = spec.method == "full"
+    full = not spec.trains_adapter()
     if full:
         trainable = shape.params
         weights = shape.params * w
@@ -107,7 +114,7 @@ def estimate(spec: FineTuneSpec, shape: ModelShape, on_gpu: bool = True) -> Esti
     else:
         lora = spec.effective_lora()
         trainable = shape.layers * sum(lora.r * (i + o) for i, o in shape.linear_shapes())
-        if spec.method == "qlora":
+        if spec.quantization is not None:
             frozen = shape.linear_params * (0.5 + 0.0159) + shape.embedding_params * 2
         else:
             frozen = (shape.linear_params + shape.embedding_params) * w
@@ -115,6 +122,8 @@ def estimate(spec: FineTuneSpec, shape: ModelShape, on_gpu: bool = True) -> Esti
         optimizer_per = 8
         gradients = trainable * 4
     optimizer = trainable * optimizer_per
+    if full and _needs_reference_copy(spec):
+        weights += shape.params * w  # the frozen reference model beside the trained one
     ds = spec.deepspeed
     if full and ds is not None:
         gradients /= devices

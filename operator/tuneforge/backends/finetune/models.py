@@ -19,13 +19,12 @@ def compute_dtype(name: str, cuda: bool):
 
 
 def quantization_config(spec: FineTuneSpec, cuda: bool):
-    """bitsandbytes settings for qlora; None for the other methods."""
-    if spec.method != "qlora":
+    """bitsandbytes settings for a 4-bit base (qlora, or a preference method with quantization)."""
+    q = spec.quantization
+    if q is None:
         return None
     from transformers import BitsAndBytesConfig
 
-    q = spec.quantization
-    assert q is not None  # the API requires it for qlora
     return BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type=q.quant_type,

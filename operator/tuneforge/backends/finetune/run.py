@@ -1,8 +1,8 @@
 """Fine-tuning inside the worker: the real work, with transformers, peft and TRL.
 
-full (optionally DeepSpeed ZeRO), lora, qlora (4-bit base) and dpo share one path: load the data
-(checked first), load the model the method's way, build the TRL trainer, train (resuming from the
-latest checkpoint if one exists), save, and write the record. Under torchrun only rank 0 reports
+full (optionally DeepSpeed ZeRO), lora, qlora (4-bit base), dpo, orpo, kto and grpo share one path:
+load the data (checked first), load the model the method's way, build the method's TRL trainer
+(trainers.py), train (resuming from the latest checkpoint if one exists), save, and write the record. Under torchrun only rank 0 reports
 progress and writes the record.
 """
 
@@ -19,12 +19,13 @@ from typing import Any
 
 from ... import sources
 from ...worker import record
-from ...api.finetune import DpoSettings, FineTuneJob
+from ...api.finetune import FineTuneJob
 from ...errors import InputError
 from ...worker.progress import Reporter
 from ..sampling import maybe_sample
 from ..common.rows import load_splits
-from .models import load, lora_config
+from . import trainers
+from .models import load
 from .plan import deepspeed_config
 
 GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
@@ -119,7 +120,6 @@ def _trainer_args(spec, checkpoints: Path, has_eval: bool, cuda: bool) -> dict[s
         weight_decay=t.weight_decay,
         per_device_train_batch_size=t.batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
-        max_length=t.max_length,
         seed=t.seed,
         logging_steps=t.logging_steps,
         logging_first_step=True,
@@ -127,37 +127,19 @@ def _trainer_args(spec, checkpoints: Path, has_eval: bool, cuda: bool) -> dict[s
         save_total_limit=t.save_total_limit,
         eval_strategy="steps" if has_eval and t.eval_steps else "no",
         eval_steps=t.eval_steps,
+        # A baseline on the held rows before the first step, so a falling evaluation loss is visible.
+        eval_on_start=bool(has_eval and t.eval_steps),
         report_to="none",
         disable_tqdm=True,
         include_num_input_tokens_seen="all",
-        ddp_find_unused_parameters=False if spec.method != "full" else None,
+        ddp_find_unused_parameters=False if spec.trains_adapter() else None,
         **_device_settings(t.precision, t.gradient_checkpointing),
     )
-    if spec.method == "dpo":
-        dpo = spec.dpo or DpoSettings()
-        args.update(beta=dpo.beta, loss_type=[dpo.loss_type], label_smoothing=dpo.label_smoothing)
-    else:
-        args.update(packing=t.packing, assistant_only_loss=t.assistant_only_loss)
+    args.update(trainers.method_args(spec))
     ds = deepspeed_config(spec)
     if ds is not None:
         args["deepspeed"] = ds
     return args
-
-
-def _build_trainer(spec, model, tokenizer, train_rows, eval_rows, args, callbacks):
-    from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
-
-    peft = None if spec.method == "full" else lora_config(spec)
-    if spec.method == "dpo":
-        ref = None
-        if (spec.dpo or DpoSettings()).reference == "copy":
-            from transformers import AutoModelForCausalLM
-
-            ref = AutoModelForCausalLM.from_pretrained(model.name_or_path)
-        return DPOTrainer(model=model, ref_model=ref, args=DPOConfig(**args), train_dataset=train_rows,
-                          eval_dataset=eval_rows, processing_class=tokenizer, peft_config=peft, callbacks=callbacks)
-    return SFTTrainer(model=model, args=SFTConfig(**args), train_dataset=train_rows, eval_dataset=eval_rows,
-                      processing_class=tokenizer, peft_config=peft, callbacks=callbacks)
 
 
 def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter) -> dict[str, Any]:
@@ -167,7 +149,7 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
     spec, t, cuda = job.spec, job.spec.training, torch.cuda.is_available()
     torch.manual_seed(t.seed)
     # Data first: a dataset that does not match its format fails in seconds, before any model load.
-    train_rows, eval_rows = load_splits(sources.resolve_dataset(spec.dataset), spec.dataset, t.seed)
+    train_rows, eval_rows = trainers.prepare_rows(spec, *load_splits(sources.resolve_dataset(spec.dataset), spec.dataset, t.seed))
     model_dir = sources.resolve_model(spec.model)
     model, tokenizer = load(spec, model_dir, cuda)
     if t.assistant_only_loss and not GENERATION_TAG.search(tokenizer.chat_template or ""):
@@ -179,7 +161,7 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
 
     checkpoints, history = output / "checkpoints", []
     args = _trainer_args(spec, checkpoints, eval_rows is not None, cuda)
-    trainer = _build_trainer(spec, model, tokenizer, train_rows, eval_rows, args,
+    trainer = trainers.build(spec, model, tokenizer, train_rows, eval_rows, args,
                              [_progress_callback(reporter if _is_main_process() else None, history)])
     # Progress goes out through the protocol; the trainer's own console printer would duplicate it.
     trainer.remove_callback(PrinterCallback)
@@ -199,7 +181,7 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
         from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
         unset_hf_deepspeed_config()
-    if spec.method != "full" and spec.output.merge_adapter:
+    if spec.trains_adapter() and spec.output.merge_adapter:
         _merge_adapter(spec, model_dir, output / "adapter", output / "merged", tokenizer)
         artifacts["model"] = "merged"
     # Checkpoints exist to survive a restart; once the run is done they are only disk usage.
@@ -224,7 +206,7 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
 
 def _save(spec, trainer, tokenizer, output: Path) -> dict[str, str]:
     """The trained model (full) or adapter, with its tokenizer; every rank takes part in saving."""
-    if spec.method == "full":
+    if not spec.trains_adapter():
         trainer.save_model(str(output / "model"))
         if _is_main_process():
             tokenizer.save_pretrained(output / "model")
@@ -252,12 +234,37 @@ def _metrics(spec, trainer, history: list[dict[str, Any]], resume: str | None, s
     if cuda:
         metrics["peakGpuMemoryBytes"] = torch.cuda.max_memory_allocated()
         metrics["gpu"] = torch.cuda.get_device_name()
-    if spec.method == "qlora":
+    if spec.quantization is not None:
         metrics["linear4bitModules"] = _count_4bit(trainer.model)
-    if spec.method == "dpo":
-        metrics["rewardMargins"] = [h.get("rewards/margins") for h in history if "rewards/margins" in h]
-        metrics["rewardAccuracies"] = [h.get("rewards/accuracies") for h in history if "rewards/accuracies" in h]
+    metrics.update(_method_metrics(spec, history))
     return metrics
+
+
+# Per-step series each method's trainer logs, recorded under these names (the learning signal in
+# the method's own terms: reward margins for preference methods, rewards for GRPO).
+SERIES = {
+    "dpo": {"rewardMargins": "rewards/margins", "rewardAccuracies": "rewards/accuracies",
+            "evalRewardMargins": "eval_rewards/margins"},
+    "orpo": {"rewardMargins": "rewards/margins", "rewardAccuracies": "rewards/accuracies",
+             "logOddsRatio": "log_odds_ratio", "nllLoss": "nll_loss", "evalRewardMargins": "eval_rewards/margins"},
+    "kto": {"rewardMargins": "rewards/margins", "rewardChosen": "rewards/chosen", "rewardRejected": "rewards/rejected",
+            "kl": "kl", "evalRewardMargins": "eval_rewards/margins"},
+    "grpo": {"rewardMean": "reward", "rewardStd": "reward_std", "completionLength": "completions/mean_length"},
+}
+
+
+def _method_metrics(spec, history: list[dict[str, Any]]) -> dict[str, Any]:
+    series = dict(SERIES.get(spec.method, {}))
+    if spec.method == "grpo":
+        for reward in spec.grpo.rewards if spec.grpo else []:
+            name = reward.name.replace("-", "_")
+            series[f"reward:{reward.name}"] = f"rewards/{name}/mean"
+    found = {key: [h[log] for h in history if log in h] for key, log in series.items()}
+    rewards = {key.split(":", 1)[1]: values for key, values in found.items() if key.startswith("reward:")}
+    out = {key: values for key, values in found.items() if not key.startswith("reward:")}
+    if rewards:
+        out["rewards"] = rewards
+    return out
 
 
 def _count_4bit(model) -> int:
