@@ -28,6 +28,9 @@ RENDEZVOUS_PORT = 29500
 # Exit codes: 0 done; EXIT_INVALID for input that retrying cannot fix (the Job's pod failure policy
 # fails it at once); anything else may be retried.
 EXIT_INVALID = 2
+# Stopped by SIGTERM (preemption, eviction, drain) after saving a checkpoint: 128 + SIGTERM, as a
+# shell reports it. The Job retries; a disruption's pod does not count against backoffLimit.
+EXIT_PREEMPTED = 143
 
 # What every output folder holds once the worker finished.
 OUTPUT_RECORD = "tuneforge-output.json"

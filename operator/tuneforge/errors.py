@@ -7,3 +7,7 @@ class InputError(Exception):
 
 class SourceError(InputError):
     """A source or output location that cannot be read or written; the message is for the user."""
+
+
+class Preempted(Exception):
+    """Training stopped on SIGTERM after saving a checkpoint; the next pod resumes from it."""

@@ -23,7 +23,7 @@ def test_orpo_lowers_the_held_out_loss_with_a_positive_margin(root, tmp_path):
     first, last = evaluations(out)[0], evaluations(out)[-1]
     assert (first["step"], last["step"]) == (0, 8)
     assert last["eval_loss"] < first["eval_loss"], (first, last)
-    assert last["eval_rewards/margins"] > first["eval_rewards/margins"] and last["eval_rewards/margins"] > 0
+    assert last["eval_rewards/margins"] > 0 and last["eval_rewards/accuracies"] > 0.5, last
     assert len(rec["metrics"]["rewardMargins"]) == 8 and rec["artifacts"] == {"adapter": "adapter", "lossCurve": "loss.png"}
     assert record.mismatches(out) == []
 

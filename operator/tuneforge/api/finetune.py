@@ -11,9 +11,11 @@ from pydantic import Field
 from .base import Model, Optional, Issue
 from .common import Output
 from .constants import VERSION
-from .preference import GrpoSettings, KtoSettings, OrpoSettings
+from .preference import DpoSettings, GrpoSettings, KtoSettings, OrpoSettings
+from .checkpoints import CheckpointSettings
 from .resource import METHOD_COLUMN, PHASE_COLUMN, PROGRESS_COLUMN, JobSpec, Resource
 from .sources import DatasetSource, ModelSource
+from .tracking import Tracking
 
 FineTuneMethod = Literal["full", "lora", "qlora", "dpo", "orpo", "kto", "grpo"]
 SFT_METHODS = ("full", "lora", "qlora")
@@ -59,23 +61,6 @@ class QuantizationSettings(Model):
     """Dtype of the matmuls: auto picks bfloat16 where the GPU supports it, else float16 (float32 on CPU)."""
 
 
-class DpoSettings(Model):
-    """Direct Preference Optimization settings (TRL)."""
-
-    beta: float = Field(default=0.1, gt=0, le=10)
-    """Strength of the pull towards the reference model."""
-    loss_type: Literal[
-        "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
-        "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm",
-    ] = "sigmoid"
-    """TRL DPO loss (sigmoid is the original DPO)."""
-    label_smoothing: float = Field(default=0.0, ge=0, lt=0.5)
-    """Assumed label noise (robust and sigmoid losses)."""
-    reference: Literal["adapter-disabled", "copy"] = "adapter-disabled"
-    """Reference model: the base model with the adapter switched off (no second copy in memory), or a
-    separate frozen copy."""
-
-
 class DeepSpeedSettings(Model):
     """DeepSpeed ZeRO for full fine-tuning across GPUs and nodes."""
 
@@ -111,7 +96,14 @@ class TrainingSettings(Model):
     max_length: int = Field(default=2048, ge=8, le=1_048_576)
     """Longest sequence in tokens; longer ones are truncated."""
     packing: bool = False
-    """Pack several short sequences into each row."""
+    """Pack several short sequences into each row (best-fit decreasing); each keeps its own
+    positions, and attention does not cross from one sequence into the next."""
+    attention: Literal["auto", "sdpa", "eager", "flash-attention-2"] = "auto"
+    """Attention kernel: auto picks flash-attention-2 on a GPU whose image has the flash-attn package,
+    else sdpa (PyTorch's fused attention); eager is the plain reference implementation."""
+    liger_kernels: Literal["auto", "on", "off"] = "auto"
+    """Liger's fused Triton kernels (RMSNorm, RoPE, SwiGLU, fused linear cross-entropy): less memory and
+    more tokens/s on GPUs; auto turns them on where a GPU and the liger-kernel package are present."""
     assistant_only_loss: bool = False
     """Train only on assistant turns (chat format; needs a chat template that marks them)."""
     seed: int = Field(default=42, ge=0)
@@ -166,6 +158,10 @@ class FineTuneSpec(JobSpec):
     """DeepSpeed ZeRO (method full)."""
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     """The training loop."""
+    checkpoints: CheckpointSettings = Field(default_factory=CheckpointSettings)
+    """Where checkpoints survive the pod, and the pod's grace period to save one when preempted."""
+    tracking: Optional[Tracking] = None
+    """Experiment tracking (MLflow): parameters, per-step metrics, evaluation and the output URI."""
     output: FineTuneOutput = Field(default_factory=FineTuneOutput)
     """Where the adapter or model goes."""
 
@@ -203,6 +199,7 @@ class FineTuneSpec(JobSpec):
             yield Issue("training.evalSteps", "evaluation needs dataset.validationSplit or dataset.validationFraction")
         if m == "grpo":
             yield from self._grpo_batch_problems()
+        yield from self._device_problems()
 
     def _format_problems(self, m: str, fmt: str) -> Iterator[Issue]:
         wanted = METHOD_FORMATS[m]
@@ -242,6 +239,17 @@ class FineTuneSpec(JobSpec):
             yield Issue("lora", f"lora settings apply to adapter training; {what} trains every parameter")
         if not self.trains_adapter() and self.output.merge_adapter:
             yield Issue("output.mergeAdapter", f"{what} trains the whole model; there is no adapter to merge")
+
+    def _device_problems(self) -> Iterator[Issue]:
+        if self.resources.gpus:
+            return
+        t = self.training
+        if t.attention == "flash-attention-2":
+            yield Issue("training.attention", "flash-attention-2 runs on NVIDIA GPUs only and this job has no GPU "
+                                              "(resources.gpus: 0); sdpa, the default on CPU, is PyTorch's fused attention")
+        if t.liger_kernels == "on":
+            yield Issue("training.ligerKernels", "Liger's kernels are Triton GPU kernels and this job has no GPU "
+                                                 "(resources.gpus: 0); use auto or off")
 
     def _grpo_batch_problems(self) -> Iterator[Issue]:
         g, t, r = self.grpo or GrpoSettings(), self.training, self.resources

@@ -1,4 +1,4 @@
-"""Settings of the preference and reinforcement methods beside DPO: ORPO, KTO and GRPO (TRL).
+"""Settings of the preference and reinforcement methods: DPO, ORPO, KTO and GRPO (TRL).
 
 GRPO's rewards are chosen by name from the functions tuneforge ships (no code from the manifest
 runs): each scores a completion against the row's reference `answer`, or its form or length.
@@ -15,6 +15,23 @@ from pydantic import Field
 from .base import Model, Optional, Issue
 
 RewardName = Literal["exact-match", "numeric-match", "format", "length-penalty"]
+
+
+class DpoSettings(Model):
+    """Direct Preference Optimization settings (TRL)."""
+
+    beta: float = Field(default=0.1, gt=0, le=10)
+    """Strength of the pull towards the reference model."""
+    loss_type: Literal[
+        "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
+        "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm",
+    ] = "sigmoid"
+    """TRL DPO loss (sigmoid is the original DPO)."""
+    label_smoothing: float = Field(default=0.0, ge=0, lt=0.5)
+    """Assumed label noise (robust and sigmoid losses)."""
+    reference: Literal["adapter-disabled", "copy"] = "adapter-disabled"
+    """Reference model: the base model with the adapter switched off (no second copy in memory), or a
+    separate frozen copy."""
 
 
 class OrpoSettings(Model):

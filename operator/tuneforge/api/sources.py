@@ -74,7 +74,15 @@ class SecretRef(Model):
         """(key, optional) read from the Secret for a source or output at `uri`."""
         if uri and uri.startswith("s3://"):
             return list(S3_SECRET_KEYS)
+        if uri and uri.startswith(("http://", "https://")):  # an MLflow tracking server
+            return list(MLFLOW_SECRET_KEYS)
         return [(self.key or "token", False)]
+
+
+# Keys read from an MLflow tracking Secret, all optional (MLflow's own variable names): basic auth, or
+# a bearer token, and the switch for a server with a self-signed certificate.
+MLFLOW_SECRET_KEYS = (("MLFLOW_TRACKING_USERNAME", True), ("MLFLOW_TRACKING_PASSWORD", True),
+                      ("MLFLOW_TRACKING_TOKEN", True), ("MLFLOW_TRACKING_INSECURE_TLS", True))
 
 
 def secret_env(name: str, key: str) -> str:

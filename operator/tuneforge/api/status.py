@@ -71,6 +71,8 @@ class OutputSummary(Model):
     """Total size in bytes."""
     final_loss: Optional[float] = None
     """Last training loss (fine-tuning)."""
+    mlflow_run_id: Optional[str] = None
+    """The MLflow run that tracked the job (spec.tracking.mlflow)."""
     record: Optional[str] = None
     """Location of the full record."""
 

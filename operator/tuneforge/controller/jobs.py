@@ -201,6 +201,9 @@ def _pod_spec(resource: Resource, plan: WorkerPlan, settings: Settings, worker_s
               "imagePullSecrets": [{"name": ref.name} for ref in s.image_pull_secrets or []],
               "subdomain": name if plan.nodes > 1 else None}
     pod_spec.update({key: value for key, value in chosen.items() if value})
+    checkpoints = getattr(resource.spec, "checkpoints", None)
+    if checkpoints is not None:  # the time a preempted trainer gets to save and upload a checkpoint
+        pod_spec["terminationGracePeriodSeconds"] = checkpoints.grace_period_seconds
     return pod_spec
 
 

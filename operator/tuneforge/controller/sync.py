@@ -92,9 +92,8 @@ def desired_status(parent: dict[str, Any], job: dict[str, Any] | None, pod: dict
         new["progress"] = {k: progress[k] for k in keep if progress.get(k) is not None}
     result = seen.get("result")
     if result:
-        new["output"] = {k: v for k, v in {"uri": result.get("uri"), "files": result.get("files"),
-                                           "totalBytes": result.get("totalBytes"), "finalLoss": result.get("finalLoss")}.items()
-                         if v is not None}
+        summary = {k: result.get(k) for k in ("uri", "files", "totalBytes", "finalLoss", "mlflowRunId")}
+        new["output"] = {k: v for k, v in summary.items() if v is not None}
         # The finished row of `kubectl get`: complete, with the worker's final loss (the progress timer
         # may never have seen a step's loss in a short run).
         done = {**(new.get("progress") or current.get("progress") or {}), "percent": 100, "etaSeconds": 0, "eta": "0s"}

@@ -210,3 +210,16 @@ def upload(folder: Path, uri: str, ref: SecretRef | None, last: str) -> int:
     except Exception as exc:  # noqa: BLE001
         raise explain(uri, exc, ref) from None
     return len(files)
+
+
+def delete_prefix(uri: str, ref: SecretRef | None) -> int:
+    """Delete every object at or under `uri` (an old checkpoint); returns how many."""
+    bucket, _prefix = split(uri)
+    try:
+        s3 = client(ref)
+        keys = [{"Key": obj.key} for obj in listing(s3, uri)]
+        for start in range(0, len(keys), 1000):  # the API's limit per request
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys[start:start + 1000], "Quiet": True})
+    except Exception as exc:  # noqa: BLE001
+        raise explain(uri, exc, ref) from None
+    return len(keys)

@@ -15,8 +15,8 @@ import traceback
 
 from ..api.manifest import load_file
 from ..backends import backend_for
-from ..contract import EXIT_INVALID, REMOTE_SCHEMES
-from ..errors import InputError
+from ..contract import EXIT_INVALID, EXIT_PREEMPTED, REMOTE_SCHEMES
+from ..errors import InputError, Preempted
 from . import record
 from .outputs import guard_finished_output, guard_remote_output, output_dir, publish
 from .progress import Reporter
@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         if not remote:
             guard_finished_output(out, resource.spec.output.overwrite)
         out.mkdir(parents=True, exist_ok=True)
+        # Downstream jobs read from here: the spec's own URI where it has one (pvc://, s3://, ...).
+        reporter.output_uri = (resource.spec.output.uri if args.output is None and resource.spec.output.uri
+                               else f"file://{out.resolve()}")
         if todo == "run":
             run = backend_for(resource).run()
             result = run.run(resource, raw, out, reporter)
@@ -55,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
             result = record.read(out)
         if remote and result and todo != "done":
             publish(resource.spec.output, out, f"{resource.kind}/{resource.metadata.name}", reporter)
+    except Preempted as exc:
+        print(f"preempted: {exc}", file=sys.stderr)
+        return EXIT_PREEMPTED
     except (InputError, NotImplementedError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -69,13 +75,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     files = result["files"]
     reporter.result({
-        # Downstream jobs read from here: the spec's own URI where it has one (pvc://, s3://, ...).
-        "uri": resource.spec.output.uri if args.output is None and resource.spec.output.uri else f"file://{out.resolve()}",
+        "uri": reporter.output_uri,
         "files": len(files),
         "totalBytes": sum(f["size"] for f in files),
         "finalLoss": result["metrics"].get("finalLoss"),
         "artifacts": result["artifacts"],
         "sample": result["metrics"].get("sample"),
+        "mlflowRunId": (result["metrics"].get("tracking") or {}).get("runId"),
     })
     return 0
 

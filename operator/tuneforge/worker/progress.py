@@ -44,6 +44,9 @@ class Reporter:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     interval: float = 2.0
     termination_log: str = TERMINATION_LOG
+    output_uri: str | None = None
+    """Where the result is published (the spec's URI, or the local folder): what the result reports,
+    and what a tracking server is told."""
     _last: float = field(default=float("-inf"), init=False)
     _started: float = field(default_factory=time.monotonic, init=False)
 

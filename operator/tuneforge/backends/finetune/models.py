@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ...api.finetune import FineTuneSpec
+from . import speed
 
 
 def compute_dtype(name: str, cuda: bool):
@@ -41,7 +42,8 @@ def load(spec: FineTuneSpec, model_dir: Path, cuda: bool) -> tuple[Any, Any]:
     tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    kwargs: dict[str, Any] = {"trust_remote_code": trust}
+    kwargs: dict[str, Any] = {"trust_remote_code": trust,
+                              "attn_implementation": speed.attention(spec.training.attention, cuda)}
     bnb = quantization_config(spec, cuda)
     if bnb is not None:
         kwargs["quantization_config"] = bnb
@@ -52,6 +54,19 @@ def load(spec: FineTuneSpec, model_dir: Path, cuda: bool) -> tuple[Any, Any]:
             kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
     return model, tokenizer
+
+
+def without_kv_cache(model, spec: FineTuneSpec) -> None:
+    """Training reads no KV cache, and with one transformers skips the block-diagonal mask it builds
+    for packed rows from their position ids: packed sequences would attend to each other
+    (tests/backends/test_packing_mask.py). GRPO keeps it: it generates with the model."""
+    if spec.method != "grpo":
+        model.config.use_cache = False
+
+
+def with_kv_cache(model) -> None:
+    """Before saving a whole model: the cache is what generation wants from its config."""
+    model.config.use_cache = True
 
 
 def lora_config(spec: FineTuneSpec):

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...api.finetune import DpoSettings
-from ...api.preference import GrpoSettings, KtoSettings, OrpoSettings
+from ...api.preference import DpoSettings, GrpoSettings, KtoSettings, OrpoSettings
 from .models import lora_config
 from .rewards import trl_reward_functions
 
@@ -30,7 +29,10 @@ def method_args(spec) -> dict[str, Any]:
         g = spec.grpo or GrpoSettings()
         return dict(num_generations=g.num_generations, max_completion_length=g.max_completion_length, beta=g.beta,
                     temperature=g.temperature, reward_weights=[r.weight for r in g.rewards], log_completions=False)
-    return dict(max_length=t.max_length, packing=t.packing, assistant_only_loss=t.assistant_only_loss)
+    # Best-fit-decreasing packing is padding-free: each sequence keeps its own position ids, from
+    # which transformers builds a block-diagonal mask (tests/backends/test_packing_mask.py).
+    return dict(max_length=t.max_length, packing=t.packing, packing_strategy="bfd",
+                assistant_only_loss=t.assistant_only_loss)
 
 
 def build(spec, model, tokenizer, train_rows, eval_rows, args: dict[str, Any], callbacks):
