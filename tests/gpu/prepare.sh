@@ -36,7 +36,9 @@ if [ "${1:-}" = quantize ]; then
 fi
 if [ "${1:-}" != quantize ]; then
     # Fine-tuning only: bitsandbytes (43 MB) with the quantization wheels would pass the 64 MiB a call carries.
-    dl bitsandbytes==0.50.2
+    # liger-kernel: the speed option training.ligerKernels (Triton kernels, pure Python wheel); mlflow-skinny
+    # is imported only with spec.tracking, which the GPU checks do not set.
+    dl bitsandbytes==0.50.2 liger-kernel==0.8.5
     # DeepSpeed ships only an sdist; with DS_BUILD_OPS=0 it builds a pure-Python wheel (ops compile at run time).
     DS_BUILD_OPS=0 "$venv/bin/pip" wheel -q --no-deps --no-build-isolation -w .whl deepspeed==0.19.8 2>&1 | grep -v "is ignored" || true
 fi

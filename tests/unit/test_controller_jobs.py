@@ -199,3 +199,20 @@ def test_backend_defaults_from_the_environment_say_what_is_wrong(monkeypatch, va
     monkeypatch.setenv("TUNEFORGE_BACKEND_DEFAULTS", value)
     with pytest.raises(ValueError, match=re.escape(message)):
         Settings.from_env()
+
+
+def test_tracking_and_checkpoint_secrets_and_the_grace_period():
+    doc = finetune("lora").set("spec.tracking", {"mlflow": {"trackingUri": "https://mlflow.example",
+                                                            "secretRef": {"name": "mlflow-creds"}}})
+    doc.set("spec.checkpoints", {"uri": "s3://ckpt/run", "secretRef": {"name": "ckpt-s3"}, "gracePeriodSeconds": 90})
+    _, _, job = build(doc)
+    pod = job["spec"]["template"]["spec"]
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in pod["containers"][0]["env"] if "valueFrom" in e}
+    for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+        assert env[secret_env("mlflow-creds", key)] == {"name": "mlflow-creds", "key": key, "optional": True}
+    assert env[secret_env("ckpt-s3", "AWS_SECRET_ACCESS_KEY")] == {"name": "ckpt-s3", "key": "AWS_SECRET_ACCESS_KEY"}
+    assert pod["terminationGracePeriodSeconds"] == 90
+    assert build(finetune("lora"))[2]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 300
+    assert "terminationGracePeriodSeconds" not in build(quantize("gguf"))[2]["spec"]["template"]["spec"]
+    rules = job["spec"]["podFailurePolicy"]["rules"]
+    assert {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]} in rules

@@ -49,6 +49,10 @@ class Progress(Model):
     """Estimated time left, for people (e.g. 3m)."""
     stage: Optional[str] = None
     """What the worker is doing now, where steps are not training steps (e.g. quantize q4_k_m)."""
+    resumed_from: Optional[str] = None
+    """The checkpoint this attempt resumed from, after a preemption or a failure (fine-tuning)."""
+    restarts: Optional[int] = None
+    """How many times the job started again from a checkpoint (fine-tuning)."""
 
 
 class OutputFile(Model):

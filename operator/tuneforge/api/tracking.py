@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .base import Dict, Model, Optional, Issue
 from .sources import MLFLOW_SECRET_KEYS, SecretRef
@@ -28,6 +28,14 @@ class MlflowTracking(Model):
     secret_ref: Optional[SecretRef] = None
     """Secret with MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN
     (each optional)."""
+
+    @field_validator("tracking_uri", mode="before")
+    @classmethod
+    def _http_url(cls, value):
+        if isinstance(value, str) and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"'{value}' is not an http:// or https:// URL of a tracking server "
+                             f"(e.g. http://mlflow.mlflow.svc:5000)")
+        return value
 
     @property
     def uri(self) -> str:

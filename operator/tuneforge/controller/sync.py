@@ -88,7 +88,7 @@ def desired_status(parent: dict[str, Any], job: dict[str, Any] | None, pod: dict
         new["completionTime"] = seen["completionTime"]
     if progress:
         keep = ("step", "totalSteps", "percent", "epoch", "loss", "learningRate", "tokensPerSecond", "etaSeconds", "eta",
-                "stage")
+                "stage", "resumedFrom", "restarts")
         new["progress"] = {k: progress[k] for k in keep if progress.get(k) is not None}
     result = seen.get("result")
     if result:

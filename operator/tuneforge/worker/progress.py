@@ -47,6 +47,9 @@ class Reporter:
     output_uri: str | None = None
     """Where the result is published (the spec's URI, or the local folder): what the result reports,
     and what a tracking server is told."""
+    context: dict[str, Any] = field(default_factory=dict)
+    """Values every later progress event carries (a resumed run's checkpoint and restarts), so the
+    status keeps them whichever event it read last."""
     _last: float = field(default=float("-inf"), init=False)
     _started: float = field(default_factory=time.monotonic, init=False)
 
@@ -63,6 +66,7 @@ class Reporter:
                 eta = (now - self._started) / step * (total - step)
                 event["etaSeconds"] = int(eta)
                 event["eta"] = human_eta(eta)
+        event.update(self.context)
         event.update({k: v for k, v in values.items() if v is not None})
         self._emit("progress", event)
 

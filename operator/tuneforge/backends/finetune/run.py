@@ -105,8 +105,8 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
     if _is_main_process():
         tracker.start()
         if resume:
-            reporter.progress(0, None, force=True, stage=f"resuming from {Path(resume).name}",
-                              resumedFrom=Path(resume).name, restarts=store.restarts())
+            reporter.context.update(resumedFrom=Path(resume).name, restarts=store.restarts())
+            reporter.progress(0, None, force=True, stage=f"resuming from {Path(resume).name}")
     args = {**_trainer_args(spec, store.local, eval_rows is not None, cuda), "report_to": tracker.report_to()}
     trainer = trainers.build(spec, model, tokenizer, train_rows, eval_rows, args,
                              [progress_callback(reporter if _is_main_process() else None, history),
