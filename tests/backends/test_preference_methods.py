@@ -24,7 +24,8 @@ def test_orpo_lowers_the_held_out_loss_with_a_positive_margin(root, tmp_path):
     assert (first["step"], last["step"]) == (0, 8)
     assert last["eval_loss"] < first["eval_loss"], (first, last)
     assert last["eval_rewards/margins"] > 0 and last["eval_rewards/accuracies"] > 0.5, last
-    assert len(rec["metrics"]["rewardMargins"]) == 8 and rec["artifacts"] == {"adapter": "adapter", "lossCurve": "loss.png"}
+    assert len(rec["metrics"]["rewardMargins"]) == 8
+    assert rec["artifacts"] == {"adapter": "adapter", "lossCurve": "loss.png", "rewardCurve": "rewards.png"}
     assert record.mismatches(out) == []
 
 
@@ -63,3 +64,24 @@ def test_grpo_logs_each_reward_per_step_with_its_weight(root, tmp_path):
     for step, mean in enumerate(m["rewardMean"]):
         assert mean == pytest.approx(sum(w * rewards[name][step] for name, w in weights.items()), abs=1e-5)
     assert all(0 < length <= 16 for length in m["completionLength"])
+    assert rec["artifacts"]["rewardCurve"] == "rewards.png" and (out / "rewards.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("example", ["finetune-dpo.yaml", "finetune-orpo.yaml"])
+def test_preference_methods_train_on_a_4bit_base(root, tmp_path, example):
+    out = tmp_path / "q"
+    rec = run_example(root, example, out, "spec.quantization={bits: 4}", "spec.training.maxSteps=2",
+                      "spec.training.maxLength=96", "spec.output.mergeAdapter=false")
+    assert rec["metrics"]["linear4bitModules"] == 210 and rec["metrics"]["steps"] == 2
+    assert rec["artifacts"]["adapter"] == "adapter"
+
+
+def test_full_parameter_dpo_writes_a_whole_model(root, tmp_path):
+    out = tmp_path / "dpo-full"
+    rec = run_example(root, "finetune-dpo.yaml", out, "spec.adapter=none", "spec.lora=null", "spec.training.maxSteps=2",
+                      "spec.training.maxLength=96", "spec.training.learningRate=5e-6", "spec.output.mergeAdapter=false")
+    assert rec["artifacts"]["model"] == "model" and "adapter" not in rec["artifacts"]
+    assert rec["metrics"]["rewardMargins"][0] == 0.0, "policy and its frozen copy start equal"
+    from transformers import AutoModelForCausalLM
+
+    assert AutoModelForCausalLM.from_pretrained(out / "model").config.use_cache is True

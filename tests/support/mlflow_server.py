@@ -4,12 +4,10 @@ SQLite store in a temporary folder."""
 from __future__ import annotations
 
 import subprocess
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from support.s3server import free_port
+from support.s3server import free_port, wait_until_answering
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,14 +32,5 @@ def start(tmp: Path) -> MlflowServer:
                              "--artifacts-destination", str(tmp / "artifacts")],
                             stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/health", timeout=2)
-            return MlflowServer(url, proc)
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError((tmp / "mlflow.log").read_text()[-3000:])
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("the MLflow server did not answer within 120 s: " + (tmp / "mlflow.log").read_text()[-3000:])
+    wait_until_answering(f"{url}/health", proc, tmp / "mlflow.log", 120)
+    return MlflowServer(url, proc)

@@ -61,14 +61,20 @@ def start(tmp: Path) -> S3Server:
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    wait_until_answering(f"{url}/moto-api/", proc, tmp / "moto.log", 60)
+    return S3Server(url, proc, recording)
+
+
+def wait_until_answering(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> None:
+    """Until `url` answers; the server's log in the error when it exits or stays silent."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=2)
-            return S3Server(url, proc, recording)
+            urllib.request.urlopen(url, timeout=2)
+            return
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError((tmp / "moto.log").read_text())
-            time.sleep(0.2)
+                raise RuntimeError(f"{url}: the server exited: " + log.read_text()[-3000:])
+            time.sleep(0.3)
     proc.kill()
-    raise RuntimeError("moto server did not start")
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s: " + log.read_text()[-3000:])

@@ -36,8 +36,11 @@ def progress_callback(reporter: Reporter | None, history: list[dict[str, Any]]):
     return ProgressCallback()
 
 
-def loss_plot(history: list[dict[str, Any]], path: Path, title: str) -> bool:
-    if sum(1 for h in history if "loss" in h) < 2:
+def curve_plot(history: list[dict[str, Any]], path: Path, title: str, series: dict[str, str], ylabel: str) -> bool:
+    """One line per logged series (label -> log key) over the steps; nothing when no series has 2 points."""
+    lines = {label: [h for h in history if key in h] for label, key in series.items()}
+    lines = {label: points for label, points in lines.items() if points}
+    if max((len(points) for points in lines.values()), default=0) < 2:
         return False
     import matplotlib
 
@@ -45,20 +48,36 @@ def loss_plot(history: list[dict[str, Any]], path: Path, title: str) -> bool:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    points = [h for h in history if "loss" in h]
-    ax.plot([h["step"] for h in points], [h["loss"] for h in points], marker="o", markersize=3, label="train")
-    evals = [h for h in history if "eval_loss" in h]
-    if evals:
-        ax.plot([h["step"] for h in evals], [h["eval_loss"] for h in evals], marker="s", markersize=3, label="eval")
+    for (label, points), marker in zip(lines.items(), "os^vD<>*", strict=False):
+        key = series[label]
+        ax.plot([h["step"] for h in points], [h[key] for h in points], marker=marker, markersize=3, label=label)
+    if len(lines) > 1:
         ax.legend()
     ax.set_xlabel("step")
-    ax.set_ylabel("training loss")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, metadata={"Title": title})  # also in the file, for tools that list images
     plt.close(fig)
     return True
+
+
+def plots(spec, history: list[dict[str, Any]], output: Path, title: str) -> dict[str, str]:
+    """loss.png for every method; rewards.png where the method's signal is a reward (GRPO: each reward
+    and their weighted sum) or a margin (DPO, ORPO, KTO: chosen over rejected)."""
+    made = {}
+    if curve_plot(history, output / "loss.png", title, {"train": "loss", "eval": "eval_loss"}, "loss"):
+        made["lossCurve"] = "loss.png"
+    if spec.method == "grpo":
+        rewards = {"weighted sum": "reward"}
+        rewards.update({r.name: f"rewards/{r.name.replace('-', '_')}/mean" for r in (spec.grpo.rewards if spec.grpo else [])})
+        ylabel = "mean reward"
+    else:
+        rewards, ylabel = {"train": "rewards/margins", "eval": "eval_rewards/margins"}, "reward margin"
+    if spec.method in ("dpo", "orpo", "kto", "grpo") and curve_plot(history, output / "rewards.png", title, rewards, ylabel):
+        made["rewardCurve"] = "rewards.png"
+    return made
 
 
 def metrics_of(spec, trainer, history: list[dict[str, Any]], resume: str | None, seconds: float, cuda: bool) -> dict[str, Any]:

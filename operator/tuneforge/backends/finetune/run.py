@@ -21,7 +21,7 @@ from ...worker import record
 from ...api.finetune import FineTuneJob
 from ...errors import InputError, Preempted
 from ...worker.progress import Reporter
-from .report import loss_plot, metrics_of, progress_callback
+from .report import metrics_of, plots, progress_callback
 from ..sampling import maybe_sample
 from ..common.rows import load_splits
 from . import speed, trainers
@@ -197,8 +197,7 @@ def _finish(job, model_dir, output, trainer, tokenizer, history, artifacts, seco
         _merge_adapter(spec, model_dir, output / "adapter", output / "merged", tokenizer)
         artifacts["model"] = "merged"
     title = f"{job.kind}/{job.metadata.name}: {spec.method} on {spec.model.describe().rstrip('/').split('/')[-1]}"
-    if loss_plot(history, output / "loss.png", title):
-        artifacts["lossCurve"] = "loss.png"
+    artifacts.update(plots(spec, history, output, title))
     (output / "loss-history.json").write_text(json.dumps(history) + "\n")
     metrics = metrics_of(spec, trainer, history, resume, seconds, cuda)
     if "model" in artifacts:

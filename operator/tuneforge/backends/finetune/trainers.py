@@ -27,8 +27,10 @@ def method_args(spec) -> dict[str, Any]:
                     undesirable_weight=kto.undesirable_weight, loss_type=kto.loss_type)
     if m == "grpo":
         g = spec.grpo or GrpoSettings()
+        # GRPO's batches carry prompts, not input_ids: transformers cannot count tokens and warns every step.
         return dict(num_generations=g.num_generations, max_completion_length=g.max_completion_length, beta=g.beta,
-                    temperature=g.temperature, reward_weights=[r.weight for r in g.rewards], log_completions=False)
+                    temperature=g.temperature, reward_weights=[r.weight for r in g.rewards], log_completions=False,
+                    include_num_input_tokens_seen="no")
     # Best-fit-decreasing packing is padding-free: each sequence keeps its own position ids, from
     # which transformers builds a block-diagonal mask (tests/backends/test_packing_mask.py).
     return dict(max_length=t.max_length, packing=t.packing, packing_strategy="bfd",
