@@ -279,6 +279,7 @@ class FineTuneJob(
         PROGRESS_COLUMN,
         {"name": "Loss", "type": "number", "jsonPath": ".status.progress.loss"},
         {"name": "ETA", "type": "string", "jsonPath": ".status.progress.eta"},
+        {"name": "Restarts", "type": "integer", "jsonPath": ".status.progress.restarts", "priority": 1},
     ],
 ):
     """Fine-tunes a model (full, LoRA, QLoRA, DPO, ORPO, KTO or GRPO) as a Kubernetes Job."""
