@@ -68,7 +68,7 @@ def test_structural_checker_catches(bad, expected):
 @pytest.mark.parametrize(
     "name, short, columns",
     [
-        ("finetunejobs.tuneforge.io.yaml", "ftj", ["Method", "Model", "Phase", "Progress", "Loss", "ETA", "Age"]),
+        ("finetunejobs.tuneforge.io.yaml", "ftj", ["Method", "Model", "Phase", "Progress", "Loss", "ETA", "Restarts", "Age"]),
         ("quantizejobs.tuneforge.io.yaml", "qj", ["Method", "Phase", "Progress", "Age"]),
         ("mergejobs.tuneforge.io.yaml", "mj", ["Method", "Phase", "Progress", "Age"]),
     ],
