@@ -46,24 +46,31 @@ class Store:
         self.owned = self.local == output / "checkpoints"  # removed once the job is done
         self.location = uri or str(self.local)
 
-    def restore(self) -> str | None:
-        """Bring the latest complete remote checkpoint here (when the local folder lacks it); count this
-        start. Returns the checkpoint to resume from."""
+    def restore(self, first: bool) -> str | None:
+        """Bring the latest complete remote checkpoint here when the local folder lacks it (every process
+        may call it: the first in a pod downloads, the others wait and find it); `first` (global rank
+        0) counts this start. Returns the checkpoint to resume from."""
+        from ...sources.cache import locked
+
         self.local.mkdir(parents=True, exist_ok=True)
         if self.remote:
-            self._download_latest()
-        attempts = self._read_attempts() + 1
-        (self.local / ATTEMPTS).write_text(json.dumps({"attempts": attempts}))
-        if self.remote:
-            self._upload_file(ATTEMPTS)
+            with locked(self.local / ".restore"):
+                self._download_latest()
+        if first:
+            attempts = self._read_attempts() + 1
+            (self.local / ATTEMPTS).write_text(json.dumps({"attempts": attempts}))
+            if self.remote:
+                self._upload_file(ATTEMPTS)
         found = newest(self.local)
         return str(found) if found else None
 
     def restarts(self) -> int:
         return max(self._read_attempts() - 1, 0)
 
-    def saved(self) -> None:
-        """After the trainer saved a checkpoint (rank 0): copy it out, then prune the old ones there."""
+    def saved(self, first: bool) -> None:
+        """After the trainer saved a checkpoint, on the first process of each pod: copy this pod's part of
+        it out (under ZeRO each pod holds its ranks' shards); `first` (global rank 0, which writes
+        trainer_state.json, uploaded last) also copies the run's files and prunes old checkpoints there."""
         if not self.remote:
             return
         from ...sources import s3
@@ -72,6 +79,8 @@ class Store:
         if latest is None:
             return
         s3.upload(latest, f"{self.remote}/{latest.name}", self.secret, last=STATE)
+        if not first:
+            return
         for name in ("mlflow-run.json", ATTEMPTS):
             if (self.local / name).is_file():
                 self._upload_file(name)

@@ -100,7 +100,7 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
     model, tokenizer = _load(spec, model_dir, cuda)
 
     store, history = Store(spec, output), []
-    resume = store.restore() if _is_main_process() else newest_local(store)
+    resume = store.restore(first=_is_main_process())
     tracker = Tracker(job, store.local)
     if _is_main_process():
         tracker.start()
@@ -145,19 +145,13 @@ def _load(spec, model_dir: Path, cuda: bool):
     return model, tokenizer
 
 
-def newest_local(store: Store) -> str | None:
-    """Ranks other than 0 resume from the folder rank 0 restored (shared within a pod)."""
-    found = newest(store.local)
-    return str(found) if found else None
-
-
 def _upload_callback(store: Store):
     from transformers import TrainerCallback
 
     class UploadCallback(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):
-            if state.is_world_process_zero:
-                store.saved()
+            if state.is_local_process_zero:
+                store.saved(first=state.is_world_process_zero)
 
     return UploadCallback()
 
@@ -175,8 +169,8 @@ def _train(trainer, resume: str | None, store: Store, tracker: Tracker) -> float
         raise
     state = trainer.state
     if state.max_steps > 0 and state.global_step < state.max_steps:
-        if _is_main_process():
-            store.saved()
+        if os.environ.get("LOCAL_RANK", "0") == "0":
+            store.saved(first=_is_main_process())
         # transformers saves the state before the step it was in when the signal came.
         saved = newest(store.local)
         raise Preempted(f"stopped at step {state.global_step} of {state.max_steps}; "
