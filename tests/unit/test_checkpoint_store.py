@@ -21,19 +21,21 @@ def checkpoint(folder, step: int, complete: bool = True, jit_unfinished: bool = 
 
 def test_locations_by_output():
     s3 = spec_of(finetune("lora").set("spec.output", {"uri": "s3://models/smol", "secretRef": {"name": "s3"}}))
-    store = Store(s3, Path("/staging/out"))
+    store = Store(s3, Path("/staging/out"), "s3://models/smol")
     assert store.remote == "s3://models/smol-checkpoints" and store.secret.name == "s3" and store.owned
+    overridden = Store(s3, Path("/tmp/out"), "file:///tmp/out")  # tuneforge run --output: all stays local
+    assert overridden.remote is None and overridden.local == Path("/tmp/out/checkpoints")
     explicit = spec_of(finetune("lora").set("spec.checkpoints", {"uri": "s3://ckpt/run", "secretRef": {"name": "c"}})
                        .set("spec.output", {"uri": "s3://models/smol", "secretRef": {"name": "s3"}}))
-    store = Store(explicit, Path("/staging/out"))
+    store = Store(explicit, Path("/staging/out"), "s3://models/smol")
     assert (store.remote, store.secret.name) == ("s3://ckpt/run", "c")
     local = Store(spec_of(finetune("lora").set("spec.checkpoints", {"uri": "file:///data/ckpt"})),
-                  Path("/o"))
+                  Path("/o"), "file:///o")
     assert local.remote is None and str(local.local) == "/data/ckpt" and not local.owned
 
 
 def test_resume_from_the_newest_complete_checkpoint_and_count_starts(tmp_path):
-    store = Store(spec_of(finetune("lora")), tmp_path)
+    store = Store(spec_of(finetune("lora")), tmp_path, f"file://{tmp_path}")
     assert store.restore(first=True) is None and store.restarts() == 0
     checkpoint(store.local, 4)
     checkpoint(store.local, 12)

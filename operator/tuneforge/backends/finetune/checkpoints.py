@@ -36,9 +36,11 @@ def newest(folder: Path) -> Path | None:
 class Store:
     """The job's checkpoint folder, and its remote copy when the location is s3://."""
 
-    def __init__(self, spec, output: Path):
+    def __init__(self, spec, output: Path, output_uri: str | None):
+        """`output_uri`: where the output is published (spec.output.uri in a pod; a local folder when
+        `tuneforge run` or --output overrides it, and then checkpoints stay local too)."""
         c = spec.checkpoints
-        uri = c.uri or default_location(spec.output.uri)
+        uri = c.uri or default_location(output_uri)
         self.keep = spec.training.save_total_limit
         self.remote = uri if uri and uri.startswith("s3://") else None
         self.secret = (c.secret_ref if c.uri else spec.output.secret_ref) if self.remote else None

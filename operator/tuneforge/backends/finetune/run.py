@@ -99,7 +99,7 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
     model_dir = sources.resolve_model(spec.model)
     model, tokenizer = _load(spec, model_dir, cuda)
 
-    store, history = Store(spec, output), []
+    store, history = Store(spec, output, reporter.output_uri), []
     resume = store.restore(first=_is_main_process())
     tracker = Tracker(job, store.local)
     if _is_main_process():
@@ -107,18 +107,18 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
         if resume:
             reporter.context.update(resumedFrom=Path(resume).name, restarts=store.restarts())
             reporter.progress(0, None, force=True, stage=f"resuming from {Path(resume).name}")
-    args = {**_trainer_args(spec, store.local, eval_rows is not None, cuda), "report_to": tracker.report_to()}
-    trainer = trainers.build(spec, model, tokenizer, train_rows, eval_rows, args,
-                             [progress_callback(reporter if _is_main_process() else None, history),
-                              _upload_callback(store)])
-    # Progress goes out through the protocol; the trainer's own console printer would duplicate it.
-    trainer.remove_callback(PrinterCallback)
-    seconds = _train(trainer, resume, store, tracker)
-
-    artifacts = _save(spec, trainer, tokenizer, output)
-    if not _is_main_process():
-        return {}
-    metrics = _finish(job, model_dir, output, trainer, tokenizer, history, artifacts, seconds, cuda, resume)
+    with tracker.active():  # an error from here on ends the MLflow run as FAILED (a preemption does not)
+        args = {**_trainer_args(spec, store.local, eval_rows is not None, cuda), "report_to": tracker.report_to()}
+        trainer = trainers.build(spec, model, tokenizer, train_rows, eval_rows, args,
+                                 [progress_callback(reporter if _is_main_process() else None, history),
+                                  _upload_callback(store)])
+        # Progress goes out through the protocol; the trainer's own console printer would duplicate it.
+        trainer.remove_callback(PrinterCallback)
+        seconds = _train(trainer, resume, store)
+        artifacts = _save(spec, trainer, tokenizer, output)
+        if not _is_main_process():
+            return {}
+        metrics = _finish(job, model_dir, output, trainer, tokenizer, history, artifacts, seconds, cuda, resume)
     metrics["restarts"] = store.restarts()
     store.finished()
     tracking = tracker.finish(reporter.output_uri or f"file://{output.resolve()}", metrics)
@@ -156,17 +156,13 @@ def _upload_callback(store: Store):
     return UploadCallback()
 
 
-def _train(trainer, resume: str | None, store: Store, tracker: Tracker) -> float:
+def _train(trainer, resume: str | None, store: Store) -> float:
     """Train; a SIGTERM makes transformers save a checkpoint at once and stop early: that checkpoint
     goes to the location and the worker exits as preempted, for the Job's next pod to resume."""
     if resume:
         print(f"resuming from {resume}", flush=True)
     started = time.monotonic()
-    try:
-        trainer.train(resume_from_checkpoint=resume)
-    except BaseException:
-        tracker.failed()
-        raise
+    trainer.train(resume_from_checkpoint=resume)
     state = trainer.state
     if state.max_steps > 0 and state.global_step < state.max_steps:
         if os.environ.get("LOCAL_RANK", "0") == "0":

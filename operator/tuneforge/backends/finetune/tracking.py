@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ...api.sources import secret_env
 from ...api.tracking import MLFLOW_SECRET_KEYS
+from ...errors import Preempted
 
 RUN_FILE = "mlflow-run.json"
 
@@ -91,8 +94,16 @@ class Tracker:
         return {"trackingUri": self.settings.tracking_uri, "experimentId": info.experiment_id, "runId": info.run_id,
                 "runUrl": f"{self.settings.tracking_uri.rstrip('/')}/#/experiments/{info.experiment_id}/runs/{info.run_id}"}
 
-    def failed(self) -> None:
-        if self.run is not None:
-            import mlflow
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        """A failure inside ends the run as FAILED; a preemption leaves it running for the next pod."""
+        try:
+            yield
+        except Preempted:
+            raise
+        except BaseException:
+            if self.run is not None:
+                import mlflow
 
-            mlflow.end_run("FAILED")
+                mlflow.end_run("FAILED")
+            raise
