@@ -116,6 +116,7 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
         trainer.remove_callback(PrinterCallback)
         seconds = _train(trainer, resume, store)
         artifacts = _save(spec, trainer, tokenizer, output)
+        _leave_process_group()
         if not _is_main_process():
             return {}
         metrics = _finish(job, model_dir, output, trainer, tokenizer, history, artifacts, seconds, cuda, resume)
@@ -143,6 +144,17 @@ def _load(spec, model_dir: Path, cuda: bool):
             "turn it off or use a model whose template has the markers"
         )
     return model, tokenizer
+
+
+def _leave_process_group() -> None:
+    """Every rank leaves together once the model is saved: a rank that exited while rank 0 still wrote
+    (ZeRO-3 under load) aborted in the process group's teardown ("terminate called without an active
+    exception") and torchrun then killed rank 0. Rank 0's later work (merge, sample) is local."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _upload_callback(store: Store):
