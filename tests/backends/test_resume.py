@@ -37,7 +37,10 @@ def test_resume_after_kill(root, tmp_path):
     assert f"resuming from {out / 'checkpoints'}/checkpoint-" in second.stdout
     steps = [json.loads(line.split(" ", 1)[1])["step"] for line in second.stdout.splitlines()
              if line.startswith("::tuneforge::progress")]
-    assert min(steps) > 3, f"the second run continued after the checkpoint, not from step 1: {steps}"
+    # The first line says where it resumed (the checkpoint's step), then training goes on from there.
+    resumed_at, *later = steps
+    assert resumed_at >= 3 and later and min(later) > resumed_at, \
+        f"the second run continued after the checkpoint, not from step 1: {steps}"
     rec = json.loads((out / "tuneforge-output.json").read_text())
     assert rec["metrics"]["steps"] == 10
-    assert rec["metrics"]["resumedFrom"].startswith("checkpoint-")
+    assert rec["metrics"]["resumedFrom"] == f"checkpoint-{resumed_at}" and rec["metrics"]["restarts"] == 1

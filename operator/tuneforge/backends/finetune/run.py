@@ -106,7 +106,8 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
         tracker.start()
         if resume:
             reporter.context.update(resumedFrom=Path(resume).name, restarts=store.restarts())
-            reporter.progress(0, None, force=True, stage=f"resuming from {Path(resume).name}")
+            reporter.progress(int(Path(resume).name.split("-")[-1]), None, force=True,
+                              stage=f"resuming from {Path(resume).name}")
     with tracker.active():  # an error from here on ends the MLflow run as FAILED (a preemption does not)
         args = {**_trainer_args(spec, store.local, eval_rows is not None, cuda), "report_to": tracker.report_to()}
         trainer = trainers.build(spec, model, tokenizer, train_rows, eval_rows, args,
