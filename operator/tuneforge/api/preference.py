@@ -74,9 +74,10 @@ class RewardSettings(Model):
     """length-penalty only: characters allowed before the penalty starts (default 64)."""
 
     def problems(self) -> Iterator[Issue]:
-        own = {"tolerance": "numeric-match", "pattern": "format", "targetLength": "length-penalty"}
-        for field, reward in own.items():
-            if self.is_set(_snake(field)) and self.name != reward:
+        own = {"tolerance": ("tolerance", "numeric-match"), "pattern": ("pattern", "format"),
+               "target_length": ("targetLength", "length-penalty")}
+        for name, (field, reward) in own.items():
+            if self.is_set(name) and self.name != reward:
                 yield Issue(field, f"{field} applies to reward {reward}, not {self.name}")
         if self.name == "format":
             if self.pattern is None:
@@ -86,10 +87,6 @@ class RewardSettings(Model):
                     re.compile(self.pattern)
                 except re.error as exc:
                     yield Issue("pattern", f"not a valid regular expression: {exc}")
-
-
-def _snake(camel: str) -> str:
-    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), camel)
 
 
 class GrpoSettings(Model):

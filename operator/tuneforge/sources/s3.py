@@ -212,6 +212,15 @@ def upload(folder: Path, uri: str, ref: SecretRef | None, last: str) -> int:
     return len(files)
 
 
+def put_file(path: Path, uri: str, ref: SecretRef | None) -> None:
+    """One local file to the object at `uri`."""
+    bucket, key = split(uri)
+    try:
+        client(ref).upload_file(str(path), bucket, key)
+    except Exception as exc:  # noqa: BLE001
+        raise explain(uri, exc, ref) from None
+
+
 def delete_prefix(uri: str, ref: SecretRef | None) -> int:
     """Delete every object at or under `uri` (an old checkpoint); returns how many."""
     bucket, _prefix = split(uri)

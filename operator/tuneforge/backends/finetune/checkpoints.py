@@ -124,15 +124,8 @@ class Store:
     def _upload_file(self, name: str) -> None:
         from ...sources import s3
 
-        s3.client(self.secret).upload_file(str(self.local / name), *_bucket_key(self.remote, name))
+        s3.put_file(self.local / name, f"{self.remote}/{name}", self.secret)
 
     def _read_attempts(self) -> int:
         path = self.local / ATTEMPTS
         return json.loads(path.read_text())["attempts"] if path.is_file() else 0
-
-
-def _bucket_key(uri: str, name: str) -> tuple[str, str]:
-    from ...sources import s3
-
-    bucket, prefix = s3.split(uri)
-    return bucket, f"{prefix}/{name}" if prefix else name

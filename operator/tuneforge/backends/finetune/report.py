@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ...api.finetune import PREFERENCE_METHODS
 from ...worker.progress import Reporter
 
 
@@ -75,7 +76,7 @@ def plots(spec, history: list[dict[str, Any]], output: Path, title: str) -> dict
         ylabel = "mean reward"
     else:
         rewards, ylabel = {"train": "rewards/margins", "eval": "eval_rewards/margins"}, "reward margin"
-    if spec.method in ("dpo", "orpo", "kto", "grpo") and curve_plot(history, output / "rewards.png", title, rewards, ylabel):
+    if spec.method in PREFERENCE_METHODS and curve_plot(history, output / "rewards.png", title, rewards, ylabel):
         made["rewardCurve"] = "rewards.png"
     return made
 

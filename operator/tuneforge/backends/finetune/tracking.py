@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ...api.finetune import PREFERENCE_METHODS
 from ...api.sources import secret_env
 from ...api.tracking import MLFLOW_SECRET_KEYS
 from ...errors import Preempted
@@ -40,7 +41,7 @@ def _params(job) -> dict[str, Any]:
     if spec.trains_adapter():
         lora = spec.effective_lora()
         params.update({"tuneforge.lora.r": lora.r, "tuneforge.lora.alpha": lora.alpha})
-    block = getattr(spec, spec.method, None) if spec.method in ("dpo", "orpo", "kto", "grpo") else None
+    block = getattr(spec, spec.method, None) if spec.method in PREFERENCE_METHODS else None
     if block is not None:
         params.update({f"tuneforge.{spec.method}.{k}": v for k, v in block.wire().items()})
     params.update({f"tuneforge.training.{k}": v for k, v in t.wire().items()})
