@@ -4,6 +4,7 @@ import pytest
 import torch
 import yaml
 from support.run import tuneforge
+from support.variants import perturbed_copies
 from safetensors.torch import load_file
 
 from tuneforge.worker import record
@@ -15,23 +16,8 @@ BUILTIN = {"uri": "builtin://smollm2-135m-instruct"}
 @pytest.fixture(scope="module")
 def variants(tmp_path_factory):
     """Two models of the built-in's architecture: its weights plus small seeded noise."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from tuneforge.sources.builtin import materialize_model
-
-    base = materialize_model("smollm2-135m-instruct")
-    out = []
-    for seed in (1, 2):
-        model = AutoModelForCausalLM.from_pretrained(base)
-        gen = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            for p in model.parameters():
-                p.add_(torch.randn(p.shape, generator=gen) * p.std() * 0.02)
-        target = tmp_path_factory.mktemp(f"variant{seed}")
-        model.save_pretrained(target)
-        AutoTokenizer.from_pretrained(base).save_pretrained(target)
-        out.append({"uri": f"file://{target}"})
-    return base, out
+    base, copies = perturbed_copies(tmp_path_factory.mktemp("variants"), (1, 2))
+    return base, [{"uri": f"file://{c}"} for c in copies]
 
 
 def merge(tmp_path, spec):

@@ -61,7 +61,12 @@ def merge(method: str = "slerp", name: str = "mj") -> Doc:
     else:
         spec["baseModel"] = dict(BUILTIN_MODEL)
         spec["models"] = [{"model": dict(BUILTIN_MODEL)}, {"model": other}]
-    if method == "slerp":
+        if method not in ("slerp", "model_stock", "arcee_fusion", "nearswap", "karcher", "ram", "ramplus_tl", "sce"):
+            # Methods that mergekit gives a weight per model (tuneforge.api.merge_parameters).
+            spec["models"][1]["parameters"] = {"weight": 0.5}
+            if method == "linear":
+                spec["models"][0]["parameters"] = {"weight": 0.5}
+    if method in ("nearswap", "slerp"):
         spec["parameters"] = {"t": 0.5}
     return Doc(apiVersion=API, kind="MergeJob", metadata={"name": name}, spec=spec)
 

@@ -30,7 +30,7 @@ def test_valid_files_exit_zero(tmp_path):
 
 
 def test_every_problem_is_a_line_naming_file_document_and_field(tmp_path):
-    path = write(tmp_path, "bad.yaml", finetune("lora").set("spec.lorra", {}), merge("ties").drop("spec.baseModel"))
+    path = write(tmp_path, "bad.yaml", finetune("lora").set("spec.lorra", {}), merge("ties").drop("spec.baseModel").set("spec.parameters", {"weight": 0.5}))
     proc = validate(path)
     assert proc.returncode == 1
     assert proc.stdout.splitlines() == [

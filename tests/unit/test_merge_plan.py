@@ -83,7 +83,8 @@ def test_validate_rejects_mismatched_local_models(tmp_path):
         (tmp_path / name).mkdir()
         (tmp_path / name / "config.json").write_text(json.dumps({**LLAMA, "hidden_size": hidden}))
     doc = merge("linear").drop("spec.baseModel").set("spec.models", [
-        {"model": {"uri": f"file://{tmp_path / 'a'}"}}, {"model": {"uri": f"file://{tmp_path / 'b'}"}}])
+        {"model": {"uri": f"file://{tmp_path / 'a'}"}, "parameters": {"weight": 1}},
+        {"model": {"uri": f"file://{tmp_path / 'b'}"}, "parameters": {"weight": 1}}])
     path = tmp_path / "m.yaml"
     path.write_text(yaml.safe_dump(dict(doc)))
     proc = subprocess.run([sys.executable, "-m", "tuneforge.cli", "validate", str(path)], capture_output=True, text=True)

@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 from .base import AnyValue, Dict, Model, Optional, Issue
 from .constants import VERSION
 from .resource import METHOD_COLUMN, PHASE_COLUMN, PROGRESS_COLUMN, JobSpec, Resource
+from .merge_parameters import problems as parameter_problems
 from .sources import ModelSource
 
 
@@ -18,6 +19,8 @@ class MethodContract(NamedTuple):
     base: Literal["required", "optional", "ignored"]
     min_inputs: int
     max_inputs: int | None
+    min_non_base: int | None = None
+    max_non_base: int | None = None
 
 
 # What mergekit 0.1.5 registers (mergekit.merge_methods.registered_methods()); inputs count the
@@ -25,8 +28,8 @@ class MethodContract(NamedTuple):
 MERGE_METHODS: dict[str, MethodContract] = {
     "linear": MethodContract("ignored", 1, None),
     "slerp": MethodContract("required", 2, 2),
-    "nuslerp": MethodContract("optional", 2, 3),
-    "multislerp": MethodContract("optional", 1, None),
+    "nuslerp": MethodContract("optional", 1, None, 2, 2),
+    "multislerp": MethodContract("optional", 1, None, 1, None),
     "karcher": MethodContract("ignored", 1, None),
     "task_arithmetic": MethodContract("required", 1, None),
     "ties": MethodContract("required", 1, None),
@@ -47,7 +50,7 @@ MERGE_METHODS: dict[str, MethodContract] = {
 MergeMethod = Literal[tuple(MERGE_METHODS)]  # type: ignore[valid-type]
 
 # Parameters that are fractions wherever they appear, and the range mergekit accepts.
-UNIT_RANGE_PARAMETERS = ("density", "t", "epsilon", "select_topk")
+UNIT_RANGE_PARAMETERS = ("density", "t", "epsilon", "select_topk", "gamma")
 
 
 class MergeInput(Model):
@@ -181,8 +184,8 @@ class MergeSpec(JobSpec):
             names = [m.model.describe() for m in self.models]
             if self.base_model.describe() not in names:
                 yield Issue("baseModel", "slerp interpolates between its two models: baseModel must be one of them")
-        if self.method == "slerp" and "t" not in (self.parameters or {}):
-            yield Issue("parameters.t", "slerp needs the interpolation factor t (0 = base model, 1 = the other)")
+        yield from self._non_base_problems(contract)
+        yield from parameter_problems(self)
         if self.resources.nodes > 1:
             yield Issue("resources.nodes", "a merge runs in one pod (mergekit works out of core); remove resources.nodes")
         yield from _range_problems("parameters", self.parameters)
@@ -193,6 +196,21 @@ class MergeSpec(JobSpec):
                 start, end = src.layer_range
                 if not 0 <= start < end:
                     yield Issue(f"slices[{i}].sources[{j}].layerRange", f"[{start}, {end}] is not a range: need 0 <= start < end")
+            lengths = [src.layer_range[1] - src.layer_range[0] for src in sl.sources]
+            if len(set(lengths)) > 1:
+                yield Issue(f"slices[{i}].sources", "the sources of one slice are merged layer by layer, so they need "
+                            f"the same number of layers; their layerRanges span {', '.join(map(str, lengths))}")
+
+    def _non_base_problems(self, contract: MethodContract) -> Iterator[Issue]:
+        if not self.models or (contract.min_non_base is None and contract.max_non_base is None):
+            return
+        base = self.base_model.describe() if self.base_model is not None else None
+        others = {item.model.describe() for item in self.models} - {base}
+        low, high = contract.min_non_base or 0, contract.max_non_base
+        if len(others) < low or (high is not None and len(others) > high):
+            wanted = f"exactly {low}" if low == high else f"at least {low}" if high is None else f"{low} to {high}"
+            yield Issue("models", f"method {self.method} merges {wanted} model{'s' * ((high if high is not None else low) != 1)} other than "
+                        f"the baseModel, got {len(others)}")
 
 
 def _numbers(value: object) -> Iterator[float]:

@@ -37,7 +37,13 @@ def run(job: MergeJob, raw: dict[str, Any], output: Path, reporter: Reporter) ->
     reporter.progress(0, 1, force=True)
     started = time.monotonic()
     target = output / "model"
-    run_merge(MergeConfiguration.model_validate(config), str(target), options=MergeOptions(**merge_options(spec, cuda)))
+    try:
+        run_merge(MergeConfiguration.model_validate(config), str(target), options=MergeOptions(**merge_options(spec, cuda)))
+    except (ValueError, TypeError, RuntimeError) as exc:
+        if not _refused_by_mergekit(exc) or isinstance(exc, torch.OutOfMemoryError):
+            raise
+        # Validation refuses what it knows mergekit refuses; this is the rest, said without a traceback.
+        raise InputError(f"mergekit refused this merge: {exc}") from None
     seconds = time.monotonic() - started
     # Beside the model, mergekit's own configuration as it ran, for reproducing the merge without tuneforge.
     (output / "mergekit_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -52,3 +58,13 @@ def run(job: MergeJob, raw: dict[str, Any], output: Path, reporter: Reporter) ->
     inputs = {key: {"path": str(p)} for key, p in paths.items()}
     return record.write(output, raw, inputs, {"model": "model", "mergekitConfig": "mergekit_config.yml"}, metrics,
                         libraries=("torch", "transformers", "mergekit"))
+
+
+def _refused_by_mergekit(exc: BaseException) -> bool:
+    """Raised inside mergekit itself (its checks of a configuration), not in torch or our code."""
+    if type(exc).__name__ == "ValidationError":  # pydantic, reading mergekit's configuration model
+        return True
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and "/mergekit/" in tb.tb_frame.f_code.co_filename
