@@ -62,6 +62,25 @@ def test_report_orders_the_types_where_it_is_reliable(all_types):
     assert "q4_k_m" in proc.stdout and "ppl" in proc.stdout and "KL" in proc.stdout
 
 
+def test_report_says_what_the_numbers_cannot(all_types):
+    out, proc = all_types
+    rec = record.read(out)
+    rows = {r["type"]: r for r in rec["metrics"]["quality"]}
+    # Read from llama.cpp's own log: its 576-wide rows are not a multiple of 256, so K-quants fall back.
+    assert rows["q8_0"]["fallback"] == {"tensors": 0, "of": None, "to": {}}
+    q2 = rows["q2_k"]["fallback"]
+    assert q2["of"] == 272 and 0 < q2["tensors"] == sum(q2["to"].values()), q2
+    assert f"{q2['tensors']}/272" in proc.stdout
+    # Types whose files measure exactly alike are marked, each naming the others; none is left unmarked.
+    keys = ("sizeBytes", "perplexity", "top1Agreement", "klDivergence")
+    for a in rows.values():
+        twins = sorted(b["type"] for b in rows.values() if b is not a and all(a[k] == b[k] for k in keys))
+        assert sorted(a.get("indistinguishableFrom", [])) == twins, a["type"]
+    assert "q3_k_s" in rows["q2_k"]["indistinguishableFrom"]
+    assert "indistinguishable here" in proc.stdout
+    assert "Q4_1" in rec["metrics"]["reference"]["note"] and "reference: the built-in model" in proc.stdout
+
+
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     from tuneforge.backends.gguf import convert

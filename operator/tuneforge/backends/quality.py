@@ -97,16 +97,38 @@ class ReferenceTable:
         return scores.summary(with_reference=True) if self.chunks else {}
 
 
+def _fallback(row: dict[str, Any]) -> str:
+    fb = row.get("fallback")
+    if fb is None:
+        return "?"
+    if not fb["tensors"]:
+        return "none"
+    to = "+".join(fb["to"]) or "other"
+    return f"{fb['tensors']}/{fb['of']} {to}" if fb.get("of") else f"{fb['tensors']} {to}"
+
+
 def table(rows: list[dict[str, Any]]) -> list[str]:
-    """Plain-text table of a quality report, for `tuneforge run` and logs."""
-    head = f"{'type':<10} {'size MB':>9} {'bpw':>6} {'ppl':>9} {'top-1':>7} {'KL':>8}"
+    """Plain-text table of a quality report, for `tuneforge run` and logs; below it, what the numbers
+    cannot show: types that fell back to others, and types the measurement cannot tell apart."""
+    fallbacks = any("fallback" in r for r in rows)
+    head = f"{'type':<10} {'size MB':>9} {'bpw':>6} {'ppl':>9} {'top-1':>7} {'KL':>8}" + ("  fallback" if fallbacks else "")
     lines = [head]
     for r in rows:
         def fmt(key, spec):
             value = r.get(key)
             return format(value, spec) if isinstance(value, (int, float)) else "-"
         lines.append(f"{r['type']:<10} {r['sizeBytes'] / 1e6:>9.1f} {fmt('bitsPerWeight', '6.2f')} "
-                     f"{fmt('perplexity', '9.3f')} {fmt('top1Agreement', '7.3f')} {fmt('klDivergence', '8.4f')}")
+                     f"{fmt('perplexity', '9.3f')} {fmt('top1Agreement', '7.3f')} {fmt('klDivergence', '8.4f')}"
+                     + (f"  {_fallback(r)}" if fallbacks else ""))
+    if any((r.get("fallback") or {}).get("tensors") for r in rows):
+        lines.append("fallback: tensors llama.cpp wrote in another type than asked (rows not a multiple of its "
+                     "block size), of all tensors; such types measure like the type they fell back to")
+    seen: set[str] = set()
+    for r in rows:
+        if r.get("indistinguishableFrom") and r["type"] not in seen:
+            group = [r["type"], *r["indistinguishableFrom"]]
+            seen.update(group)
+            lines.append(f"{', '.join(group)}: indistinguishable here (same size, perplexity, top-1 and KL)")
     return lines
 
 

@@ -147,6 +147,8 @@ def _summary(outcome, echo=click.echo, step: str = "") -> None:
         reference = metrics.get("reference") or {}
         if reference.get("perplexity") is not None:
             echo(f"  unquantized perplexity: {reference['perplexity']:.3f} on {reference.get('tokens')} tokens")
+        if reference.get("note"):
+            echo(f"  reference: {reference['note']}")
         for line in table(metrics["quality"]):
             echo(f"  {line}")
     sample = metrics.get("sample")

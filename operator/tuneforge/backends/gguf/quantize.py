@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...errors import InputError
+from . import fallback
 from .imatrix import Imatrix
 from .plan import Target
 
@@ -15,8 +16,9 @@ def threads() -> int:
     return worker_threads()
 
 
-def quantize(base: Path, target: Target, out: Path, imatrix: Imatrix | None) -> None:
-    """Write `out` atomically; llama.cpp's refusal (e.g. a missing imatrix) becomes a clear error."""
+def quantize(base: Path, target: Target, out: Path, imatrix: Imatrix | None) -> dict:
+    """Write `out` atomically; llama.cpp's refusal (e.g. a missing imatrix) becomes a clear error.
+    Returns which tensors fell back to another type (fallback.parse)."""
     import llama_cpp
 
     ftype = getattr(llama_cpp, target.ftype, None)
@@ -28,9 +30,11 @@ def quantize(base: Path, target: Target, out: Path, imatrix: Imatrix | None) -> 
     if imatrix is not None:
         params.imatrix = imatrix.as_ctypes()
     partial = out.with_name(out.name + ".partial")
-    code = llama_cpp.llama_model_quantize(str(base).encode(), str(partial).encode(), params)
+    with fallback.stderr_lines() as lines:
+        code = llama_cpp.llama_model_quantize(str(base).encode(), str(partial).encode(), params)
     if code != 0:
         partial.unlink(missing_ok=True)
         hint = " (this type needs an importance matrix: set gguf.imatrix)" if imatrix is None else ""
         raise RuntimeError(f"llama_model_quantize to {target.type} failed (code {code}){hint}; see the log above")
     partial.rename(out)
+    return fallback.parse(lines)

