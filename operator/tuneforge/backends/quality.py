@@ -87,6 +87,14 @@ class ReferenceTable:
             self.table[i] = lp
             self.scores.add(lp, chunk)
 
+    @classmethod
+    def load(cls, chunks: list[list[int]], path: Path) -> ReferenceTable:
+        """A table measured earlier (on the same chunks) and saved at `path`."""
+        table = cls.__new__(cls)
+        table.chunks, table.scores = chunks, Scores()
+        table.table = np.load(path, mmap_mode="r") if chunks else None
+        return table
+
     def summary(self) -> dict[str, Any]:
         return self.scores.summary(with_reference=False) if self.chunks else {}
 

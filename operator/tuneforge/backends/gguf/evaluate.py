@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +11,7 @@ import numpy as np
 
 from ..quality import ReferenceTable, log_softmax, scored, token_chunks
 from ..sampling import SAMPLE_PROMPT
+from . import shared
 from .quantize import threads
 
 
@@ -41,24 +44,40 @@ def generate(llm, prompt: str = SAMPLE_PROMPT, max_tokens: int = 24) -> str:
     return out["choices"][0]["message"]["content"].strip()
 
 
-def measure_all(base: Path, files: dict[str, Path], text: str, chunk_size: int, max_tokens: int, scratch: Path,
+def reference(base: Path, chunks: list[list[int]], key: tuple[str, int, int, bool]) -> tuple[ReferenceTable, dict[str, Any]]:
+    """The unquantized model's table and summary on these chunks: measured once per model and evaluation
+    (gguf/shared.py), under a lock, and reused by every later job."""
+    text, chunk_size, max_tokens, sample = key
+    table_path, summary_path = shared.reference_paths(base, text, chunk_size, max_tokens, sample)
+    with shared.locked(table_path):
+        if summary_path.exists():
+            return ReferenceTable.load(chunks, table_path), {**json.loads(summary_path.read_text()), "fromCache": True}
+        partial = table_path.with_name(table_path.stem + ".partial.npy")
+        llm = load(base, chunk_size)
+        table = ReferenceTable(chunks, logprobs_of(llm), partial)
+        summary = table.summary()
+        if sample:
+            summary["sample"] = generate(llm)
+        del llm
+        if table.table is not None:
+            table.table.flush()
+            os.replace(partial, table_path)
+        shared.save_summary(summary_path, summary)
+        return table, {**summary, "fromCache": False}
+
+
+def measure_all(base: Path, files: dict[str, Path], text: str, chunk_size: int, max_tokens: int,
                 sample: bool = True, on_file=None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """(reference summary, {type: summary}) for every file, all on the same tokens."""
     chunks = token_chunks(tokens(base, text), chunk_size, max_tokens) if text else []
-    llm = load(base, chunk_size)
-    reference = ReferenceTable(chunks, logprobs_of(llm), scratch)
-    ref_summary = reference.summary()
-    if sample:
-        ref_summary["sample"] = generate(llm)
-    del llm
+    table, ref_summary = reference(base, chunks, (text, chunk_size, max_tokens, sample))
     results = {}
     for i, (name, path) in enumerate(files.items()):
         llm = load(path, chunk_size)
-        results[name] = reference.measure(logprobs_of(llm))
+        results[name] = table.measure(logprobs_of(llm))
         if sample:
             results[name]["sample"] = generate(llm)
         del llm
         if on_file:
             on_file(i + 1, len(files))
-    scratch.unlink(missing_ok=True)
     return ref_summary, results

@@ -16,7 +16,7 @@ from ...worker.progress import Reporter
 from ..common.quantize import WORK, calibration_and_evaluation, hf_config
 from ..quality import PLOT_FILE, plot
 from ..sampling import SAMPLE_PROMPT
-from . import convert, evaluate, imatrix as imx
+from . import evaluate, imatrix as imx, shared
 from ..common.naming import model_stem
 from .plan import IMATRIX_FILE, base_type, needs_imatrix, targets
 from .fallback import alike
@@ -122,13 +122,15 @@ def quantize_all(plan, base: Path, kind: str, output: Path, matrix, advance):
 
 
 def measure(spec, base: Path, files: dict[str, Path], rows: list[dict[str, Any]], held: list[str], held_note: str | None,
-            reference_file: Path, sample: bool, advance) -> tuple[dict[str, Any], dict[str, Any] | None]:
+            sample: bool, advance) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Quality of every file against the base on the evaluation rows (and a sample), into `rows`."""
     text = "\n\n".join(held) if spec.evaluation.enabled else ""
     chunk = min(512, spec.evaluation.max_tokens)
     reference, measured = evaluate.measure_all(base, files, text, chunk, spec.evaluation.max_tokens,
-                                               reference_file, sample, on_file=lambda i, n: advance(stage="measure"))
+                                               sample, on_file=lambda i, n: advance(stage="measure"))
     advance(stage="measure")
+    if reference.get("fromCache"):
+        log("reference: the unquantized model's measurement on this evaluation comes from the shared cache")
     for row in rows:
         row.update(measured[row["type"]])
     if not spec.evaluation.enabled:
@@ -159,11 +161,7 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
     work = output / WORK
     work.mkdir(parents=True, exist_ok=True)
     kind = base_type(config.get("torch_dtype") or config.get("dtype"))
-    base = work / f"{stem}-{kind}.gguf"
-    started = time.monotonic()
-    if not base.exists():  # a retry reuses the conversion
-        convert.convert(model_dir, base, kind, log)
-    convert_seconds = round(time.monotonic() - started, 1)
+    base, conversion = shared.converted(model_dir, kind, log)
     n_params = parameter_count(model_dir)
     advance(stage="convert")
 
@@ -179,7 +177,7 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
     reference: dict[str, Any] = {}
     evaluation_info = None
     if spec.evaluation.enabled or sample:
-        reference, evaluation_info = measure(spec, base, files, rows, held, held_note, work / "reference.npy", sample, advance)
+        reference, evaluation_info = measure(spec, base, files, rows, held, held_note, sample, advance)
     if spec.evaluation.enabled:
         alike(rows)
     artifacts = {t.type: t.file for t in plan}
@@ -194,7 +192,7 @@ def run(job: QuantizeJob, raw: dict[str, Any], output: Path, reporter: Reporter)
         "reference": {"type": kind, **reference, "parameters": n_params, **reference_note(spec.model.uri)},
         "evaluation": evaluation_info,
         "imatrix": imatrix_info,
-        "convertSeconds": convert_seconds,
+        "conversion": conversion,
         # The summary line shows the first file's answer; every file's is in "quality".
         "sample": {"prompt": SAMPLE_PROMPT, "completion": rows[0]["sample"]} if rows and rows[0].get("sample") else None,
     }
