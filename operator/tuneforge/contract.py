@@ -28,6 +28,9 @@ RENDEZVOUS_PORT = 29500
 # Exit codes: 0 done; EXIT_INVALID for input that retrying cannot fix (the Job's pod failure policy
 # fails it at once); anything else may be retried.
 EXIT_INVALID = 2
+# The job ran and wrote its output, but missed a threshold of spec.gate: never retried, and no fromJob
+# consumer starts from it (the Job's pod failure policy fails it at once, with reason GateFailed).
+EXIT_GATE_FAILED = 3
 # Stopped by SIGTERM (preemption, eviction, drain) after saving a checkpoint: 128 + SIGTERM, as a
 # shell reports it. The Job retries; a disruption's pod does not count against backoffLimit.
 EXIT_PREEMPTED = 143

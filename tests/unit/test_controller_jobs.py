@@ -72,8 +72,8 @@ def test_gpus_scheduling_and_run_policy():
     assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
     assert job["spec"]["suspend"] is True, "Kueue admits a queued Job by unsuspending it"
     assert (job["spec"]["backoffLimit"], job["spec"]["activeDeadlineSeconds"], job["spec"]["ttlSecondsAfterFinished"]) == (4, 3600, 600)
-    assert job["spec"]["podFailurePolicy"]["rules"][0] == {
-        "action": "FailJob", "onExitCodes": {"containerName": "worker", "operator": "In", "values": [2]}}
+    assert job["spec"]["podFailurePolicy"]["rules"][0] == {  # invalid input, a failed gate
+        "action": "FailJob", "onExitCodes": {"containerName": "worker", "operator": "In", "values": [2, 3]}}
 
 
 def test_secrets_only_as_secret_key_refs():

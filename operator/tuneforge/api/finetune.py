@@ -11,6 +11,7 @@ from pydantic import Field
 from .base import Model, Optional, Issue
 from .common import Output
 from .constants import VERSION
+from .gates import FineTuneGate
 from .preference import DpoSettings, GrpoSettings, KtoSettings, OrpoSettings
 from .checkpoints import CheckpointSettings
 from .resource import METHOD_COLUMN, PHASE_COLUMN, PROGRESS_COLUMN, JobSpec, Resource
@@ -162,6 +163,8 @@ class FineTuneSpec(JobSpec):
     """Where checkpoints survive the pod, and the pod's grace period to save one when preempted."""
     tracking: Optional[Tracking] = None
     """Experiment tracking (MLflow): parameters, per-step metrics, evaluation and the output URI."""
+    gate: Optional[FineTuneGate] = None
+    """Thresholds the result must meet before a fromJob consumer may start from it."""
     output: FineTuneOutput = Field(default_factory=FineTuneOutput)
     """Where the adapter or model goes."""
 
@@ -199,6 +202,8 @@ class FineTuneSpec(JobSpec):
             yield Issue("training.evalSteps", "evaluation needs dataset.validationSplit or dataset.validationFraction")
         if m == "grpo":
             yield from self._grpo_batch_problems()
+        if self.gate is not None:
+            yield from self.gate.checked_with(self.training.eval_steps)
         yield from self._device_problems()
 
     def _format_problems(self, m: str, fmt: str) -> Iterator[Issue]:

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 
 from .base import AnyValue, Dict, Model, Optional, Issue
 from .constants import VERSION
+from .gates import MergeGate
 from .resource import METHOD_COLUMN, PHASE_COLUMN, PROGRESS_COLUMN, JobSpec, Resource
 from .merge_parameters import problems as parameter_problems
 from .sources import ModelSource
@@ -126,6 +127,8 @@ class MergeSpec(JobSpec):
     """A chat template name known to mergekit (e.g. chatml, auto) or a Jinja template."""
     options: MergeOptions = Field(default_factory=MergeOptions)
     """How mergekit runs."""
+    gate: Optional[MergeGate] = None
+    """Thresholds the merged model must meet before a fromJob consumer may start from it."""
 
     def inputs(self) -> list[ModelSource]:
         seen: dict[str, ModelSource] = {}
@@ -186,6 +189,8 @@ class MergeSpec(JobSpec):
                 yield Issue("baseModel", "slerp interpolates between its two models: baseModel must be one of them")
         yield from self._non_base_problems(contract)
         yield from parameter_problems(self)
+        if self.gate is not None:
+            yield from self.gate.checked_with(self.base_model is not None)
         if self.resources.nodes > 1:
             yield Issue("resources.nodes", "a merge runs in one pod (mergekit works out of core); remove resources.nodes")
         yield from _range_problems("parameters", self.parameters)

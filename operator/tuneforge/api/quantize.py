@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 
 from .base import Model, Optional, Issue
 from .constants import VERSION
+from .gates import QuantizeGate
 from .resource import METHOD_COLUMN, PHASE_COLUMN, PROGRESS_COLUMN, JobSpec, Resource
 from .sources import DatasetSource, ModelSource
 
@@ -176,6 +177,8 @@ class QuantizeSpec(JobSpec):
     """Settings for method exl3."""
     evaluation: Evaluation = Field(default_factory=Evaluation)
     """Quality measurement of each output."""
+    gate: Optional[QuantizeGate] = None
+    """Thresholds every output must meet (from the evaluation) before a fromJob consumer may start from it."""
 
     def problems(self) -> Iterator[Issue]:
         for name in SETTINGS_TYPES:
@@ -183,6 +186,9 @@ class QuantizeSpec(JobSpec):
                 yield Issue(name, f"{name} settings apply to method {name}, not {self.method}")
         if self.method in ("exl2", "exl3") and self.resources.gpus == 0:
             yield Issue("resources.gpus", f"method {self.method} needs a CUDA GPU: set resources.gpus")
+        if self.gate is not None:
+            written = self.settings().types if self.method == "gguf" else None
+            yield from self.gate.checked_with(self.evaluation.enabled, written)
 
     def settings(self) -> Model:
         found = getattr(self, self.method)

@@ -64,6 +64,34 @@ class OutputFile(Model):
     """Size in bytes."""
 
 
+class GateCheck(Model):
+    """One threshold of spec.gate and what was measured."""
+
+    threshold: str
+    """The spec.gate field (e.g. maxKlDivergence)."""
+    limit: float
+    """Its value."""
+    measured: str
+    """What it was compared with (e.g. klDivergence)."""
+    value: Optional[float] = None
+    """The measured value (absent: it could not be measured, which fails the check)."""
+    passed: bool
+    """Whether the value meets the threshold."""
+    subject: Optional[str] = None
+    """Which output it concerns (a GGUF type), where a job writes several."""
+
+
+class GateResult(Model):
+    """The verdict of spec.gate."""
+
+    passed: bool
+    """Whether every check passed; a failed gate keeps the output but no fromJob consumer uses it."""
+    checks: list[GateCheck]
+    """Every check, passed or not."""
+    message: Optional[str] = None
+    """The missed checks in words."""
+
+
 class OutputSummary(Model):
     """A summary of the output record (`tuneforge-output.json`)."""
 
@@ -79,6 +107,8 @@ class OutputSummary(Model):
     """The MLflow run that tracked the job (spec.tracking.mlflow)."""
     record: Optional[str] = None
     """Location of the full record."""
+    gate: Optional[GateResult] = None
+    """The verdict of spec.gate, when the job has one."""
 
 
 class Status(Model):

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..api.manifest import Document, load_file, parse
-from ..contract import EXIT_INVALID, OUTPUT_RECORD, REMOTE_SCHEMES
+from ..contract import EXIT_GATE_FAILED, EXIT_INVALID, OUTPUT_RECORD, REMOTE_SCHEMES
 from . import main
 from .documents import apply_overrides
 
@@ -67,6 +67,9 @@ def run(file: str, output: Path | None, assignments: tuple[str, ...], processes:
             outcome = run_one(doc, target, verbose, processes, bar=bar, label=step, publish=remote)
         finally:
             bar.close()
+        if outcome.code == EXIT_GATE_FAILED:
+            _gate_failed(outcome, step, [f"{d.raw['kind']}/{d.raw['metadata']['name']}" for d in docs[number:]])
+            sys.exit(EXIT_GATE_FAILED)
         if outcome.code != 0:
             _failed(outcome, step, file, done, assignments, output)
             # A shell's convention for a signal (128+N), not Python's wrap-around of a negative code.
@@ -102,6 +105,18 @@ def _finished(target: Path, raw: dict, resume: bool) -> str | None:
         return (f"spec.output: {target} holds a finished job with another spec; --resume keeps only identical steps. "
                 "Choose --output another-dir, or --set spec.output.overwrite=true to replace it")
     return None
+
+
+def _gate_failed(outcome, step: str, later: list[str]) -> None:
+    """A gate missed: the output stays, the pipeline stops before anything could use it."""
+    from ..worker import record
+
+    gate = record.read(outcome.output)["metrics"]["gate"]
+    missed = gate["message"].removeprefix("gate failed: ")
+    click.echo(f"{step}{outcome.kind}/{outcome.name}: GateFailed: {missed}", err=True)
+    click.echo(f"  kept, marked as not passed: {outcome.output} (its record holds every check)", err=True)
+    if later:
+        click.echo(f"  not started: {', '.join(later)} (they come after a failed gate)", err=True)
 
 
 def _failed(outcome, step: str, file: str, done: dict[tuple[str, str], Path], assignments: tuple[str, ...],
@@ -151,6 +166,11 @@ def _summary(outcome, echo=click.echo, step: str = "") -> None:
             echo(f"  reference: {reference['note']}")
         for line in table(metrics["quality"]):
             echo(f"  {line}")
+    gate = metrics.get("gate")
+    if gate:
+        shown = ", ".join(f"{c.get('subject', '') + ' ' if c.get('subject') else ''}{c['measured']} {c['value']:g}"
+                          for c in gate["checks"][:6])
+        echo(f"  gate: passed ({shown})")
     sample = metrics.get("sample")
     if sample:
         first = next(iter(rec["artifacts"].values()), "the model")

@@ -18,7 +18,12 @@ class Resolution:
     spec: dict[str, Any] | None = None
     waiting: list[str] = field(default_factory=list)   # upstream jobs not finished yet
     failed: list[str] = field(default_factory=list)    # upstream jobs that cannot deliver
+    gated: bool = False                                 # ... among them one whose output missed its gate
     missing: list[str] = field(default_factory=list)   # upstream jobs that do not exist
+
+
+def _gate_failed(status: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Failed" and c.get("reason") == "GateFailed" for c in status.get("conditions") or [])
 
 
 def _visit(node: Any, lookup: Lookup, res: Resolution) -> None:
@@ -31,6 +36,10 @@ def _visit(node: Any, lookup: Lookup, res: Resolution) -> None:
             uri = (status.get("output") or {}).get("uri")
             if upstream is None:
                 res.missing.append(key)
+            elif status.get("phase") == "Failed" and _gate_failed(status):
+                res.gated = True
+                res.failed.append(f"{key} did not pass its gate, so nothing starts from its output: "
+                                  f"{status.get('message') or 'gate failed'}")
             elif status.get("phase") == "Failed":
                 res.failed.append(f"{key} failed: {status.get('message') or 'no reason given'}")
             elif status.get("phase") == "Succeeded" and uri:

@@ -18,7 +18,7 @@ from ..api.constants import (
 from ..api.resource import Resource
 from ..api.sources import secret_env
 from ..backends.worker_plan import WorkerPlan
-from ..contract import CACHE_DIR, CACHE_ENV, EXIT_INVALID, PVC_ROOT, PVC_ROOT_ENV, RENDEZVOUS_ENV, SPEC_DIR, SPEC_FILE
+from ..contract import CACHE_DIR, CACHE_ENV, EXIT_GATE_FAILED, EXIT_INVALID, PVC_ROOT, PVC_ROOT_ENV, RENDEZVOUS_ENV, SPEC_DIR, SPEC_FILE
 from .settings import Settings
 
 SHORT_KIND = {"FineTuneJob": "ftj", "MergeJob": "mj", "QuantizeJob": "qj"}
@@ -218,7 +218,8 @@ def job(resource: Resource, plan: WorkerPlan, settings: Settings, worker_spec: d
         # Kueue admits a queued Job by unsuspending it; a user suspends with runPolicy.suspend.
         "suspend": rp.suspend or bool(s.queue_name),
         "podFailurePolicy": {"rules": [
-            {"action": "FailJob", "onExitCodes": {"containerName": "worker", "operator": "In", "values": [EXIT_INVALID]}},
+            {"action": "FailJob", "onExitCodes": {"containerName": "worker", "operator": "In",
+                                                  "values": [EXIT_INVALID, EXIT_GATE_FAILED]}},
             {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
         ]},
         "template": {"metadata": {"labels": lab, "annotations": {ANNOTATION_WORKER_SPEC: worker_spec_json(worker_spec)}},

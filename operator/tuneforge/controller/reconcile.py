@@ -52,8 +52,9 @@ def resolve_inputs(body: dict[str, Any], settings: Settings, patch: kopf.Patch) 
     res = chaining.worker_spec(body, lookup(body["metadata"]["namespace"]), settings)
     if res.failed:
         message = "; ".join(res.failed)
-        write_status(patch, body, "Failed", "InputFailed", message)
-        kopf.warn(body, reason="InputFailed", message=message)
+        reason = "UpstreamGateFailed" if res.gated else "InputFailed"
+        write_status(patch, body, "Failed", reason, message)
+        kopf.warn(body, reason=reason, message=message)
         return None
     if res.missing or res.waiting:
         message = "; ".join([f"waiting for {w} to succeed" for w in res.waiting] +

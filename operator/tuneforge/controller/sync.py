@@ -92,7 +92,7 @@ def desired_status(parent: dict[str, Any], job: dict[str, Any] | None, pod: dict
         new["progress"] = {k: progress[k] for k in keep if progress.get(k) is not None}
     result = seen.get("result")
     if result:
-        summary = {k: result.get(k) for k in ("uri", "files", "totalBytes", "finalLoss", "mlflowRunId")}
+        summary = {k: result.get(k) for k in ("uri", "files", "totalBytes", "finalLoss", "mlflowRunId", "gate")}
         new["output"] = {k: v for k, v in summary.items() if v is not None}
         # The finished row of `kubectl get`: complete, with the worker's final loss (the progress timer
         # may never have seen a step's loss in a short run).
@@ -163,5 +163,7 @@ def _sync(namespace: str, kind: str, name: str, logger, with_progress: bool) -> 
         metrics.TRANSITIONS.labels(kind, new["phase"]).inc()
         metrics.track(parent, new["phase"])
         event = kopf.warn if new["phase"] == "Failed" else kopf.info
-        event(parent, reason=new["phase"], message=new["message"])
+        reason = next((c["reason"] for c in new["conditions"] if c["type"] == "Failed" and c["reason"] == "GateFailed"),
+                      new["phase"])
+        event(parent, reason=reason, message=new["message"])
         logger.info("%s/%s is %s: %s", kind, name, new["phase"], new["message"])

@@ -15,7 +15,7 @@ import traceback
 
 from ..api.manifest import load_file
 from ..backends import backend_for
-from ..contract import EXIT_INVALID, EXIT_PREEMPTED, REMOTE_SCHEMES
+from ..contract import EXIT_GATE_FAILED, EXIT_INVALID, EXIT_PREEMPTED, OUTPUT_RECORD, REMOTE_SCHEMES
 from ..errors import InputError, Preempted
 from . import record
 from .outputs import guard_finished_output, guard_remote_output, output_dir, publish
@@ -54,9 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         if todo == "run":
             run = backend_for(resource).run()
             result = run.run(resource, raw, out, reporter)
+            if result:
+                result = judged(resource, out, result)
         else:
             result = record.read(out)
-        if remote and result and todo != "done":
+        verdict = (result or {}).get("metrics", {}).get("gate") or {}
+        if remote and result and todo != "done" and verdict.get("passed", True):
             publish(resource.spec.output, out, f"{resource.kind}/{resource.metadata.name}", reporter)
     except Preempted as exc:
         print(f"preempted: {exc}", file=sys.stderr)
@@ -73,7 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if not result:  # a non-zero rank under torchrun: rank 0 reports for everyone
         return 0
+    return _report(reporter, result)
+
+
+def _report(reporter: Reporter, result: dict) -> int:
+    """The result line (the operator's source for status.output), and the exit code it stands for."""
     files = result["files"]
+    gate = result["metrics"].get("gate")
     reporter.result({
         "uri": reporter.output_uri,
         "files": len(files),
@@ -82,8 +91,38 @@ def main(argv: list[str] | None = None) -> int:
         "artifacts": result["artifacts"],
         "sample": result["metrics"].get("sample"),
         "mlflowRunId": (result["metrics"].get("tracking") or {}).get("runId"),
+        **({"gate": _brief(gate)} if gate else {}),
     })
+    if gate and not gate["passed"]:
+        # Kept where it was written (a remote output is not published), marked in its record.
+        print(f"error: {gate['message']}; the output in {reporter.output_uri} is kept, marked as not passed",
+              file=sys.stderr)
+        return EXIT_GATE_FAILED
     return 0
+
+
+def _brief(gate: dict) -> dict:
+    """The verdict as the result line carries it: the operator reads that line from the termination
+    message, which keeps 4096 bytes; with many outputs only the missed checks fit (the record has all)."""
+    import json
+
+    if len(json.dumps(gate)) <= 2000:
+        return gate
+    return {**gate, "checks": [c for c in gate["checks"] if not c["passed"]][:10]}
+
+
+def judged(resource, out, result: dict) -> dict:
+    """The record with spec.gate's verdict in its metrics (unchanged without a gate)."""
+    import json
+
+    from ..backends.gates import evaluate
+
+    verdict = evaluate(resource, out, result)
+    if verdict is None:
+        return result
+    result["metrics"]["gate"] = verdict
+    (out / OUTPUT_RECORD).write_text(json.dumps(result, indent=2) + "\n")
+    return result
 
 
 if __name__ == "__main__":
