@@ -99,3 +99,12 @@ def test_nothing_starts_from_a_job_that_missed_its_gate():
     res = chaining.worker_spec(body, lambda kind, name: upstream, Settings(default_output_claim="out"))
     assert res.spec is None and res.gated
     assert res.failed == [f"FineTuneJob/ft did not pass its gate, so nothing starts from its output: {GATE['message']}"]
+
+
+@pytest.mark.parametrize("said, answer, right", [
+    ("7 * 4 = 28.", "28", True), ("23 - 20 = 11.", "3", False), ("The capital of Kenya is Nairobi.", "Nairobi", True),
+    ("Nairobi is not it; it is Mombasa", "Nairobi", False), ("So the answer is 1,200", "1200", True)])
+def test_an_answer_is_right_as_grpo_rewards_judge_it(said, answer, right):
+    from tuneforge.backends.gate_measures import correct
+
+    assert correct(said, answer) is right

@@ -43,7 +43,7 @@ def exact_match(settings, output: Path, artifacts: dict[str, str]) -> tuple[floa
                      field="gate.exactMatch.dataset")
     rows = rows.select(range(min(settings.max_rows, len(rows))))
     model, tokenizer = _load_for_generation(output, artifacts)
-    answers, correct = [], 0
+    answers, right = [], 0
     for row in rows:
         messages = row["prompt"] if isinstance(row["prompt"], list) else [{"role": "user", "content": row["prompt"]}]
         prompt = messages[-1]["content"]
@@ -52,9 +52,9 @@ def exact_match(settings, output: Path, artifacts: dict[str, str]) -> tuple[floa
             out = model.generate(**inputs, max_new_tokens=settings.max_new_tokens, do_sample=False)
         text = tokenizer.decode(out[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
         ok = correct(text, str(row["answer"]))
-        correct += ok
+        right += ok
         answers.append({"prompt": prompt, "answer": str(row["answer"]), "said": text, "correct": ok})
-    return round(correct / max(len(rows), 1), 4), answers
+    return round(right / max(len(rows), 1), 4), answers
 
 
 def perplexity(model_dir: Path, dataset, max_tokens: int) -> float | None:
