@@ -85,13 +85,13 @@ def finetune(name: str, **spec) -> dict:
     return doc
 
 
-def kustomized(tmp_path: Path, namespace: str, patches: list[dict]) -> Path:
-    """examples/quickstart.yaml as `kubectl apply -k` takes it: in `namespace`, with `patches`."""
+def kustomized(tmp_path: Path, namespace: str, patches: list[dict], example: str = "quickstart.yaml") -> Path:
+    """An example (examples/quickstart.yaml) as `kubectl apply -k` takes it: in `namespace`, with `patches`."""
     folder = tmp_path / "kustomize"
     folder.mkdir()
-    shutil.copy(ROOT / "examples" / "quickstart.yaml", folder / "quickstart.yaml")
+    shutil.copy(ROOT / "examples" / example, folder / example)
     (folder / "kustomization.yaml").write_text(yaml.safe_dump({
-        "namespace": namespace, "resources": ["quickstart.yaml"], "patches": patches}))
+        "namespace": namespace, "resources": [example], "patches": patches}))
     return folder
 
 
