@@ -92,6 +92,11 @@ BAD = [
     ("QuantizeJob", "spec.method", setting("QuantizeJob", "spec.method", "q4")),
     ("QuantizeJob", "spec.gguf.types", setting("QuantizeJob", "spec.gguf.types", [])),
     ("QuantizeJob", "spec.gguf.typez", setting("QuantizeJob", "spec.gguf.typez", ["q4_k_m"])),
+    ("QuantizeJob", "spec.gate.maxKlDivergence", setting("QuantizeJob", "spec.gate", {"maxKlDivergence": -1})),
+    ("QuantizeJob", "spec.gate.minTop1Agreement", setting("QuantizeJob", "spec.gate", {"minTop1Agreement": 1.5})),
+    ("QuantizeJob", "spec.gate.maxKL", setting("QuantizeJob", "spec.gate", {"maxKL": 0.1})),
+    ("FineTuneJob", "spec.gate.exactMatch.minAccuracy", setting("FineTuneJob", "spec.gate", {"exactMatch": {"minAccuracy": 2}})),
+    ("MergeJob", "spec.gate.maxPerplexityRatio", setting("MergeJob", "spec.gate", {"maxPerplexityRatio": 0.5})),
 ]
 
 
