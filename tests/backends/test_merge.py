@@ -91,7 +91,8 @@ def test_mismatched_models_are_refused_before_loading(tmp_path, variants):
     small = tmp_path / "small"
     AutoModelForCausalLM.from_config(config).save_pretrained(small)
     doc = {"apiVersion": "tuneforge.io/v1alpha1", "kind": "MergeJob", "metadata": {"name": "m"},
-           "spec": {"method": "ties", "baseModel": BUILTIN, "models": [{"model": {"uri": f"file://{small}"}}]}}
+           "spec": {"method": "ties", "baseModel": BUILTIN,
+                    "models": [{"model": {"uri": f"file://{small}"}, "parameters": {"weight": 1.0}}]}}
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(doc))
     proc = tuneforge("run", str(path), "--output", str(tmp_path / "out"), timeout=300)
