@@ -28,7 +28,8 @@ def status(kube, ns: str, kind: str, name: str) -> dict:
 def test_each_kind_gets_one_owned_job_with_its_backends_image(operator):
     ns = restricted_namespace(operator, "kinds")
     docs = [finetune("ft", runPolicy=HELD),
-            merge("linear", "mj").drop("spec.baseModel").set("spec.models", [{"model": BUILTIN_MODEL}] * 2)
+            merge("linear", "mj").drop("spec.baseModel")
+            .set("spec.models", [{"model": BUILTIN_MODEL, "parameters": {"weight": 0.5}}] * 2)
             .set("spec.runPolicy", HELD),
             quantize(name="qj").set("spec.runPolicy", HELD)]
     apply(operator, ns, *docs)
