@@ -84,11 +84,12 @@ def observe(job: dict[str, Any] | None, pod: dict[str, Any] | None, queued: str 
         return {"phase": "Succeeded", "reason": "Completed", "message": "the worker finished",
                 "completionTime": status.get("completionTime") or now(), "result": result_of(pod)}
     failed = _condition(job, "Failed") or _condition(job, "FailureTarget")
-    gate = ((result_of(pod) or {}).get("gate") or {}) if failed else {}
+    result = result_of(pod) if failed else None
+    gate = (result or {}).get("gate") or {}
     if gate and not gate.get("passed"):
         # The worker finished and kept its output, which missed a threshold: say which, with the values.
         return {"phase": "Failed", "reason": "GateFailed", "message": gate.get("message") or "gate failed",
-                "completionTime": now(), "result": result_of(pod)}
+                "completionTime": now(), "result": result}
     if failed:
         detail = pod_problem(pod) or failed.get("message") or failed.get("reason") or "the Job failed"
         return {"phase": "Failed", "reason": failed.get("reason") or "JobFailed", "message": detail,

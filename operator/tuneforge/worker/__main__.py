@@ -15,7 +15,7 @@ import traceback
 
 from ..api.manifest import load_file
 from ..backends import backend_for
-from ..contract import EXIT_GATE_FAILED, EXIT_INVALID, EXIT_PREEMPTED, OUTPUT_RECORD, REMOTE_SCHEMES
+from ..contract import EXIT_GATE_FAILED, EXIT_INVALID, EXIT_PREEMPTED, REMOTE_SCHEMES
 from ..errors import InputError, Preempted
 from . import record
 from .outputs import guard_finished_output, guard_remote_output, output_dir, publish
@@ -113,15 +113,13 @@ def _brief(gate: dict) -> dict:
 
 def judged(resource, out, result: dict) -> dict:
     """The record with spec.gate's verdict in its metrics (unchanged without a gate)."""
-    import json
-
     from ..backends.gates import evaluate
 
     verdict = evaluate(resource, out, result)
     if verdict is None:
         return result
     result["metrics"]["gate"] = verdict
-    (out / OUTPUT_RECORD).write_text(json.dumps(result, indent=2) + "\n")
+    record.save(out, result)
     return result
 
 

@@ -87,8 +87,13 @@ def write(
         "excluded": list(skip),
         "files": list_files(root, skip, digests),
     }
-    (root / OUTPUT_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    save(root, record)
     return record
+
+
+def save(root: Path, record: dict[str, Any]) -> None:
+    """The record as `write` lays it out (also for adding to one, e.g. a gate's verdict)."""
+    (root / OUTPUT_RECORD).write_text(json.dumps(record, indent=2) + "\n")
 
 
 def read(root: Path) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ...sources.cache import locked
 from ..quality import ReferenceTable, log_softmax, scored, token_chunks
 from ..sampling import SAMPLE_PROMPT
 from . import shared
@@ -49,7 +50,7 @@ def reference(base: Path, chunks: list[list[int]], key: tuple[str, int, int, boo
     (gguf/shared.py), under a lock, and reused by every later job."""
     text, chunk_size, max_tokens, sample = key
     table_path, summary_path = shared.reference_paths(base, text, chunk_size, max_tokens, sample)
-    with shared.locked(table_path):
+    with locked(table_path):
         if summary_path.exists():
             return ReferenceTable.load(chunks, table_path), {**json.loads(summary_path.read_text()), "fromCache": True}
         partial = table_path.with_name(table_path.stem + ".partial.npy")

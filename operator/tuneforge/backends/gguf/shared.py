@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ...sources.cache import build_once, cache_root, locked
+from ...sources.cache import build_once, cache_root
 from ...worker.record import sha256
 from . import convert
 
@@ -70,5 +70,3 @@ def save_summary(path: Path, summary: dict[str, Any]) -> None:
     partial.write_text(json.dumps(summary))
     os.replace(partial, path)
 
-
-__all__ = ["converted", "locked", "model_digest", "reference_paths", "save_summary"]
