@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Debian packages the tests use besides Python: buildah and debootstrap build the images
 # (tests/images, tests/e2e); containerd, runc, the CNI plugins, iptables and docker-registry make the real node
-# (tests/support/realnode.py). Installed once, when missing, as root or through sudo; otherwise says
+# (tests/support/realnode.py); docker-registry, with htpasswd (apache2-utils) for its password file, is also
+# the oci:// tests' registry (tests/support/registry.py). Installed once, when missing, as root or through sudo; otherwise says
 # what to install.
 set -euo pipefail
 missing=()
 # package:what shows it is installed
 for entry in buildah:buildah debootstrap:debootstrap containerd:containerd runc:runc iptables:iptables \
-             docker-registry:docker-registry containernetworking-plugins:/usr/lib/cni/bridge; do
+             docker-registry:docker-registry apache2-utils:htpasswd containernetworking-plugins:/usr/lib/cni/bridge; do
     package=${entry%%:*} probe=${entry#*:}
     if [[ $probe == /* ]]; then [ -x "$probe" ] || missing+=("$package")
     else command -v "$probe" >/dev/null 2>&1 || missing+=("$package"); fi

@@ -39,4 +39,4 @@ EXIT_PREEMPTED = 143
 OUTPUT_RECORD = "tuneforge-output.json"
 
 # Outputs the worker writes to a staging folder and then uploads.
-REMOTE_SCHEMES = ("s3://", "hf://")
+REMOTE_SCHEMES = ("s3://", "hf://", "oci://")

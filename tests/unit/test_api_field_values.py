@@ -35,7 +35,7 @@ CASES = [
      "spec.output.secretRef.key: s3:// reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and optionally AWS_SESSION_TOKEN, "
      "AWS_ENDPOINT_URL, AWS_DEFAULT_REGION) from the Secret; key applies to hf:// tokens only"),
     (finetune("lora"), "spec.dataset", {"uri": "pvc://data/rows.jsonl", "secretRef": {"name": "creds"}},
-     "spec.dataset.secretRef: pvc:// needs no credentials; secretRef applies to hf:// and s3://"),
+     "spec.dataset.secretRef: pvc:// needs no credentials; secretRef applies to hf://, s3:// and oci://"),
     (finetune("lora"), "spec.model", {"uri": "hf://org/m", "allowPickle": "maybe"}, 'spec.model.allowPickle: Input should be a valid boolean'),
     (merge("ties"), "spec.dtype", "int8", "spec.dtype: Input should be 'float32', 'float16' or 'bfloat16'"),
     (merge("ties"), "spec.tokenizerSource", "second", "spec.tokenizerSource: Input should be 'base', 'union' or 'first'"),

@@ -17,7 +17,7 @@ CASES = [
      "spec.checkpoints.secretRef: secretRef applies to an s3:// uri; without a uri checkpoints go beside the output, "
      "with the output's credentials"),
     ("spec.checkpoints", {"uri": "pvc://claim/ck", "secretRef": {"name": "s3"}},
-     "spec.checkpoints.secretRef: pvc:// needs no credentials; secretRef applies to hf:// and s3://"),
+     "spec.checkpoints.secretRef: pvc:// needs no credentials; secretRef applies to hf://, s3:// and oci://"),
     ("spec.tracking", {"mlflow": {"trackingUri": "mlflow:5000"}},
      "spec.tracking.mlflow.trackingUri: 'mlflow:5000' is not an http:// or https:// URL of a tracking server "
      "(e.g. http://mlflow.mlflow.svc:5000)"),

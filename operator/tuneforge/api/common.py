@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from .base import AnyValue, IntOrString, Model, Optional, Issue
-from .sources import SecretRef, check_uri, secret_problems
+from .sources import SecretRef, check_uri, insecure_problems, secret_problems
 
 QUANTITY = re.compile(r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?")
 
@@ -18,10 +18,13 @@ class Output(Model):
     """Where the result is written. Every output folder also gets `tuneforge-output.json`."""
 
     uri: Optional[str] = None
-    """pvc://claim/path, s3://bucket/prefix, hf://org/name (push) or file:///path (local runs).
+    """pvc://claim/path, s3://bucket/prefix, hf://org/name (push), oci://registry/repository:tag (an
+    OCI image with the files under /models, for KServe modelcars) or file:///path (local runs).
     Unset: the operator's default output volume on a cluster, ./out/<name> locally."""
     secret_ref: Optional[SecretRef] = None
-    """Credentials for s3:// or hf:// outputs."""
+    """Credentials for s3://, hf:// or oci:// outputs (oci://: a docker-config Secret)."""
+    insecure: bool = False
+    """oci:// only: push over plain HTTP (loopback registries get it without asking)."""
     overwrite: bool = False
     """Replace an existing finished output at the same location. Off: a finished output is never
     overwritten by accident."""
@@ -41,6 +44,9 @@ class Output(Model):
 
     def problems(self) -> Iterator[Issue]:
         yield from secret_problems(self.uri, self.secret_ref)
+        yield from insecure_problems(self.uri, self.insecure)
+        if (self.uri or "").startswith("oci://") and "@" in self.uri:
+            yield Issue("uri", "an output is pushed to a tag (oci://registry/repository:tag); @digest names what exists")
 
 
 class LocalObjectReference(Model):

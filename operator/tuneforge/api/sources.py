@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 
 from .base import Model, Optional, Issue
 
-SCHEMES = ("hf", "s3", "pvc", "file", "builtin")
+SCHEMES = ("hf", "s3", "pvc", "file", "builtin", "oci")
 
 BUILTIN_MODELS = ("smollm2-135m-instruct",)
 # name -> the dataset format it holds
@@ -42,6 +42,10 @@ def check_uri(uri: str) -> str:
         raise ValueError(f"'{uri}' must be absolute: file:///path")
     if scheme in ("pvc", "s3", "hf") and "//" in rest.rstrip("/"):
         raise ValueError(f"'{uri}' has an empty path segment ('//'): paths inside {scheme}:// are relative")
+    if scheme == "oci":
+        from .oci import parse
+
+        parse(uri)
     if scheme in ("pvc", "s3", "hf") and ".." in rest.split("/"):
         where = {"pvc": "its claim", "s3": "its bucket", "hf": "its repository"}[scheme]
         raise ValueError(f"'{uri}' contains '..': a {scheme}:// path stays inside {where}")
@@ -66,7 +70,8 @@ class SecretRef(Model):
     name: str = Field(min_length=1)
     """Name of the Secret."""
     key: Optional[str] = None
-    """Key holding the hf:// token (default `token`). s3:// reads the keys AWS_ACCESS_KEY_ID and
+    """Key holding the hf:// token (default `token`), or for oci:// the docker config (default
+    `.dockerconfigjson`, as `kubectl create secret docker-registry` writes it). s3:// reads the keys AWS_ACCESS_KEY_ID and
     AWS_SECRET_ACCESS_KEY, and AWS_SESSION_TOKEN, AWS_ENDPOINT_URL (for MinIO and other S3-compatible
     stores) and AWS_DEFAULT_REGION when present."""
 
@@ -76,8 +81,13 @@ class SecretRef(Model):
             return list(S3_SECRET_KEYS)
         if uri and uri.startswith(("http://", "https://")):  # an MLflow tracking server
             return list(MLFLOW_SECRET_KEYS)
+        if uri and uri.startswith("oci://"):  # a docker-config Secret (kubernetes.io/dockerconfigjson)
+            return [(self.key or DOCKER_CONFIG_KEY, False)]
         return [(self.key or "token", False)]
 
+
+# The key of a kubernetes.io/dockerconfigjson Secret: registry credentials for oci:// sources and outputs.
+DOCKER_CONFIG_KEY = ".dockerconfigjson"
 
 # Keys read from an MLflow tracking Secret, all optional (MLflow's own variable names): basic auth, or
 # a bearer token, and the switch for a server with a self-signed certificate.
@@ -98,7 +108,12 @@ def secret_problems(uri: str | None, ref: SecretRef | None) -> Iterator[Issue]:
         yield Issue("secretRef.key", "s3:// reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and optionally "
                     "AWS_SESSION_TOKEN, AWS_ENDPOINT_URL, AWS_DEFAULT_REGION) from the Secret; key applies to hf:// tokens only")
     if ref is not None and uri and uri.startswith(("file://", "pvc://", "builtin://")):
-        yield Issue("secretRef", f"{uri.partition(':')[0]}:// needs no credentials; secretRef applies to hf:// and s3://")
+        yield Issue("secretRef", f"{uri.partition(':')[0]}:// needs no credentials; secretRef applies to hf://, s3:// and oci://")
+
+
+def insecure_problems(uri: str | None, insecure: bool) -> Iterator[Issue]:
+    if insecure and not (uri or "").startswith("oci://"):
+        yield Issue("insecure", "insecure (plain HTTP) applies to oci:// registries only")
 
 
 class JobRef(Model):
@@ -125,6 +140,9 @@ class ModelSource(Model):
     """Allow the model's own Python code to run. Off by default: it executes code from the source."""
     allow_pickle: bool = False
     """Load pickle weight files (.bin, .pt, .pth, .ckpt, .pkl) of a model that has no safetensors or GGUF. Off by default: unpickling runs code from the file."""
+    insecure: bool = False
+    """oci:// only: talk plain HTTP to the registry. Loopback registries (localhost, 127.0.0.1) get it
+    without asking; any other needs this, since credentials and weights would cross the network unencrypted."""
 
     @field_validator("uri")
     @classmethod
@@ -142,6 +160,7 @@ class ModelSource(Model):
         if self.from_job is not None and (self.revision or self.secret_ref):
             yield Issue("fromJob", "revision and secretRef apply to uri sources, not to fromJob")
         yield from secret_problems(self.uri, self.secret_ref)
+        yield from insecure_problems(self.uri, self.insecure)
 
     def describe(self) -> str:
         if self.from_job is not None:

@@ -33,15 +33,16 @@ def resolve_model(source: ModelSource) -> Path:
         from . import builtin
 
         return builtin.materialize_model(name)
-    path = fetch(source.uri, source.revision, source.secret_ref, source.allow_pickle)
+    path = fetch(source.uri, source.revision, source.secret_ref, source.allow_pickle, source.insecure)
     path = model_artifact(path)
     check_weights(path, source)
     check_code(path, source)
     return path
 
 
-def fetch(uri: str, revision: str | None = None, secret_ref=None, allow_pickle: bool = False) -> Path:
-    """A local path for any non-built-in URI: hf:// and s3:// are downloaded into the shared cache."""
+def fetch(uri: str, revision: str | None = None, secret_ref=None, allow_pickle: bool = False,
+          insecure: bool = False) -> Path:
+    """A local path for any non-built-in URI: hf://, s3:// and oci:// are downloaded into the shared cache."""
     if uri.startswith("hf://"):
         from . import hub
 
@@ -50,6 +51,10 @@ def fetch(uri: str, revision: str | None = None, secret_ref=None, allow_pickle: 
         from . import s3
 
         return s3.download(uri, secret_ref)
+    if uri.startswith("oci://"):
+        from . import oci
+
+        return oci.download(uri, secret_ref, insecure)
     path = local_path(uri)
     if not path.exists():
         raise SourceError(f"{uri}: {path} does not exist")

@@ -53,6 +53,17 @@ def guard_remote_output(output, out: Path, raw: dict) -> str:
             if not output.overwrite:
                 raise InputError(f"spec.output: {output.uri} already holds a finished job ({OUTPUT_RECORD}); choose "
                                  "another output or set spec.output.overwrite: true to replace it")
+    if output.uri.startswith("oci://"):
+        from ..sources import oci
+
+        manifest = oci.exists(output.uri, output.secret_ref, output.insecure)
+        if manifest is not None:
+            pushed = (manifest.get("annotations") or {}).get("io.tuneforge.record-digest")
+            if staged and pushed == f"sha256:{hashlib.sha256(finished.read_bytes()).hexdigest()}":
+                return "done"
+            if not output.overwrite:
+                raise InputError(f"spec.output: {output.uri} already names an image; choose another tag or set "
+                                 "spec.output.overwrite: true to move the tag to this job's image")
     if staged:
         return "upload"
     finished.unlink(missing_ok=True)
@@ -65,6 +76,13 @@ def publish(output, out: Path, name: str, reporter: Reporter) -> None:
         from ..sources import s3
 
         s3.upload(out, output.uri, output.secret_ref, last=OUTPUT_RECORD)
+    elif output.uri.startswith("oci://"):
+        from ..sources import oci
+
+        record = json.loads((out / OUTPUT_RECORD).read_text())
+        digest = f"sha256:{hashlib.sha256((out / OUTPUT_RECORD).read_bytes()).hexdigest()}"
+        pushed = oci.push(out, output.uri, oci.annotations(record, digest), output.secret_ref, output.insecure)
+        print(f"pushed {output.uri} ({pushed})", flush=True)
     else:
         from ..sources import hub
 
