@@ -164,6 +164,21 @@ def resolve(uri: str, secret: SecretRef | None = None, insecure: bool = False) -
     return f"sha256:{hashlib.sha256(response.content).hexdigest()}", response.json()
 
 
+@contextmanager
+def _oras_scratch() -> Iterator[None]:
+    """oras downloads each layer to a file under tempfile's folder and never removes it (a whole model's
+    worth per pull): that folder is a scratch one in the cache for the pull, removed after it."""
+    scratch = cache_root() / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    before = tempfile.tempdir
+    with tempfile.TemporaryDirectory(dir=scratch, prefix="oras-") as folder:
+        tempfile.tempdir = folder
+        try:
+            yield
+        finally:
+            tempfile.tempdir = before
+
+
 def download(uri: str, secret: SecretRef | None = None, insecure: bool = False) -> Path:
     """The image's /models folder in the shared cache, pulled once per manifest digest (a tag that moves
     to new content pulls again; two jobs of one image share one copy)."""
@@ -177,7 +192,7 @@ def download(uri: str, secret: SecretRef | None = None, insecure: bool = False) 
 
     def pull(tmp: Path) -> None:
         try:
-            with _client(ref, secret, insecure) as (client, config_path):
+            with _client(ref, secret, insecure) as (client, config_path), _oras_scratch():
                 client.pull(target=f"{ref.registry}/{ref.repository}@{digest}", outdir=str(tmp), config_path=config_path)
         except (ValueError, AttributeError, requests.RequestException) as exc:
             raise _explain(uri, secret, exc) from None
