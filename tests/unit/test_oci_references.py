@@ -1,5 +1,5 @@
 """oci:// references, the fields that go with them, and the image layer (no registry needed here;
-tests/backends/test_oci.py pushes and pulls against a real one)."""
+tests/backends/test_oci_registry.py pushes and pulls against a real one)."""
 
 import gzip
 import hashlib
