@@ -24,10 +24,11 @@ class Registry:
     address: str
     proc: subprocess.Popen
 
-    def docker_config(self, password: str = PASSWORD) -> str:
-        """A docker config JSON as a kubernetes.io/dockerconfigjson Secret holds it."""
+    def docker_config(self, password: str = PASSWORD, address: str | None = None) -> str:
+        """A docker config JSON as a kubernetes.io/dockerconfigjson Secret holds it (for `address`, this
+        registry's by default)."""
         auth = base64.b64encode(f"{USER}:{password}".encode()).decode()
-        return json.dumps({"auths": {self.address: {"auth": auth}}})
+        return json.dumps({"auths": {address or self.address: {"auth": auth}}})
 
     def get(self, path: str, accept: str = "application/vnd.oci.image.manifest.v1+json") -> tuple[bytes, dict]:
         """GET /v2/<path> as the registry's own API answers it: (body, headers)."""

@@ -30,6 +30,11 @@ from ..errors import SourceError
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
+# What a modelcar built with docker or buildah may carry beside tuneforge's own OCI layer.
+LAYER_MEDIA_TYPES = (LAYER_MEDIA_TYPE, "application/vnd.docker.image.rootfs.diff.tar.gzip")
+MANIFEST_MEDIA_TYPES = (MANIFEST_MEDIA_TYPE, "application/vnd.docker.distribution.manifest.v2+json")
+ATTEMPTS = 3  # tries per layer in one pull; a later pull resumes where these stopped
+CHUNK = 1 << 20
 LAYER_FILE = "models.tar.gz"
 
 
@@ -157,45 +162,79 @@ def resolve(uri: str, secret: SecretRef | None = None, insecure: bool = False) -
             container = client.get_container(ref.target)
             client.auth.load_configs(container, configs=[config_path] if config_path else None)
             response = client.do_request(f"{client.prefix}://{container.manifest_url()}", "GET",
-                                         headers={"Accept": MANIFEST_MEDIA_TYPE})
+                                         headers={"Accept": ", ".join(MANIFEST_MEDIA_TYPES)})
             response.raise_for_status()
     except (ValueError, AttributeError, requests.RequestException) as exc:
         raise _explain(uri, secret, exc) from None
     return f"sha256:{hashlib.sha256(response.content).hexdigest()}", response.json()
 
 
-@contextmanager
-def _oras_scratch() -> Iterator[None]:
-    """oras downloads each layer to a file under tempfile's folder and never removes it (a whole model's
-    worth per pull): that folder is a scratch one in the cache for the pull, removed after it."""
-    scratch = cache_root() / "tmp"
-    scratch.mkdir(parents=True, exist_ok=True)
-    before = tempfile.tempdir
-    with tempfile.TemporaryDirectory(dir=scratch, prefix="oras-") as folder:
-        tempfile.tempdir = folder
-        try:
-            yield
-        finally:
-            tempfile.tempdir = before
+def _fetch_blob(client: Any, container: Any, blob: dict[str, Any], part: Path, uri: str) -> None:
+    """The blob into `part`, resuming from what an earlier try left there (a Range request; a registry
+    that answers the whole blob instead starts it again), checked against its digest at the end."""
+    import requests
+
+    digest, size = blob["digest"], int(blob.get("size") or 0)
+    url = f"{client.prefix}://{container.get_blob_url(digest)}"
+    broke: Exception | None = None
+    for _ in range(ATTEMPTS):
+        have = part.stat().st_size if part.exists() else 0
+        if not size or have < size:
+            try:
+                with client.do_request(url, "GET", headers={"Range": f"bytes={have}-"} if have else {},
+                                       stream=True) as response:
+                    response.raise_for_status()
+                    with open(part, "ab" if response.status_code == 206 else "wb") as out:
+                        for chunk in response.iter_content(CHUNK):
+                            out.write(chunk)
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                broke = exc  # what arrived stays in `part`: the next try asks for the rest
+                continue
+        if _sha256(part) == digest:
+            return
+        part.unlink()  # the registry's bytes do not match its digest: start again
+        broke = SourceError(f"layer {digest} did not match its digest")
+    kept = part.stat().st_size if part.exists() else 0
+    raise SourceError(f"{uri}: the download of layer {digest} broke off {ATTEMPTS} times ({kept} of {size} bytes "
+                      f"kept; the next pull resumes there): {type(broke).__name__}")
+
+
+def _sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            sha.update(chunk)
+    return f"sha256:{sha.hexdigest()}"
 
 
 def download(uri: str, secret: SecretRef | None = None, insecure: bool = False) -> Path:
     """The image's /models folder in the shared cache, pulled once per manifest digest (a tag that moves
-    to new content pulls again; two jobs of one image share one copy)."""
+    to new content pulls again; two jobs of one image share one copy). A pull that breaks off keeps
+    what arrived beside the cache entry and the next one resumes from there."""
     import requests
 
     digest, manifest = resolve(uri, secret, insecure)
     ref = parse(uri)
-    if not any(layer.get("mediaType") == LAYER_MEDIA_TYPE for layer in manifest.get("layers", [])):
+    layers = [layer for layer in manifest.get("layers", []) if layer.get("mediaType") in LAYER_MEDIA_TYPES]
+    if not layers:
         raise SourceError(f"{uri}: the image has no gzip tar layer holding /models (is it a tuneforge or modelcar image?)")
     target = cache_root() / "oci" / digest.replace(":", "-")
 
     def pull(tmp: Path) -> None:
         try:
-            with _client(ref, secret, insecure) as (client, config_path), _oras_scratch():
-                client.pull(target=f"{ref.registry}/{ref.repository}@{digest}", outdir=str(tmp), config_path=config_path)
+            with _client(ref, secret, insecure) as (client, config_path):
+                container = client.get_container(f"{ref.registry}/{ref.repository}@{digest}")
+                client.auth.load_configs(container, configs=[config_path] if config_path else None)
+                for blob in layers:  # in order: a later layer's files replace an earlier one's
+                    part = target.parent / f".{target.name}.{blob['digest'].replace(':', '-')}.part"
+                    _fetch_blob(client, container, blob, part, uri)
+                    with tarfile.open(part, "r:gz") as tar:
+                        tar.extractall(tmp, filter="data")  # no absolute paths, no escapes, no devices
+                    part.unlink()
         except (ValueError, AttributeError, requests.RequestException) as exc:
             raise _explain(uri, secret, exc) from None
+        except tarfile.TarError as exc:
+            raise SourceError(f"{uri}: a layer is not a gzip tar the image's media type says it is: {exc}") from None
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
     folder = build_once(target, pull)
