@@ -97,6 +97,8 @@ BAD = [
     ("QuantizeJob", "spec.gate.maxKL", setting("QuantizeJob", "spec.gate", {"maxKL": 0.1})),
     ("FineTuneJob", "spec.gate.exactMatch.minAccuracy", setting("FineTuneJob", "spec.gate", {"exactMatch": {"minAccuracy": 2}})),
     ("MergeJob", "spec.gate.maxPerplexityRatio", setting("MergeJob", "spec.gate", {"maxPerplexityRatio": 0.5})),
+    ("QuantizeJob", "spec.output.insecure", setting("QuantizeJob", "spec.output", {"uri": "oci://r.example/a:b", "insecure": "yes"})),
+    ("QuantizeJob", "spec.model.insecure", setting("QuantizeJob", "spec.model", {"uri": "oci://r.example/a:b", "insecure": 1})),
 ]
 
 
