@@ -4,6 +4,8 @@ builtin://chat-mini        chat rows (`messages`) for SFT
 builtin://preference-mini  prompt/chosen/rejected rows for DPO
 builtin://calibration-mini plain `text` rows for imatrix/AWQ/EXL2 calibration and perplexity
 builtin://answers-mini     `prompt` and reference `answer` rows for GRPO's verifiable rewards
+builtin://alpaca-mini      Alpaca rows (`instruction`, `input`, `output`, some with `system`)
+builtin://sharegpt-mini    ShareGPT conversations (`conversations` of `from`/`value`, human/gpt/system)
 
 The rows are generated from small tables of facts and exact computations, so every answer is
 correct and the style is consistent: a few training steps visibly lower the loss. Deterministic:
@@ -182,6 +184,42 @@ def calibration_rows(rng: random.Random) -> list[dict]:
     return rows
 
 
+def alpaca_rows(rng: random.Random) -> list[dict]:
+    """Instructions with an input to work on (conversions, sorting, counting) and some without."""
+    rows = []
+    for celsius in range(-10, 41, 2):
+        rows.append({"instruction": "Convert the temperature to Fahrenheit.", "input": f"{celsius} °C",
+                     "output": f"{celsius} °C is {celsius * 9 / 5 + 32:g} °F."})
+    for _ in range(60):
+        picked = rng.sample(WORDS, 3)
+        rows.append({"instruction": "Sort these words alphabetically.", "input": ", ".join(picked),
+                     "output": ", ".join(sorted(picked))})
+    for n in range(2, 40):
+        rows.append({"instruction": f"Is {n} an even number? Answer yes or no.", "input": "",
+                     "output": "yes" if n % 2 == 0 else "no"})
+    for word in WORDS[:15]:
+        rows.append({"instruction": "Count the letters in the word.", "input": word,
+                     "output": f"'{word}' has {len(word)} letters.", "system": "Answer in one short sentence."})
+    rng.shuffle(rows)
+    return rows
+
+
+def sharegpt_rows(rng: random.Random) -> list[dict]:
+    """Two-turn multiplication dialogues and capital questions, as ShareGPT writes them."""
+    rows = []
+    for a in range(2, 13):
+        for b in (3, 7, 9):
+            rows.append({"conversations": [
+                {"from": "human", "value": f"What is {a} times {b}?"}, {"from": "gpt", "value": f"{a} times {b} is {a * b}."},
+                {"from": "human", "value": f"And {a} times {b + 1}?"}, {"from": "gpt", "value": f"{a} times {b + 1} is {a * (b + 1)}."}]})
+    for country, capital in list(CAPITALS.items())[:15]:
+        rows.append({"conversations": [
+            {"from": "system", "value": SYSTEM}, {"from": "human", "value": f"Which city is the capital of {country}?"},
+            {"from": "gpt", "value": f"The capital of {country} is {capital}."}]})
+    rng.shuffle(rows)
+    return rows
+
+
 def unique(rows: list[dict]) -> list[dict]:
     """Random draws repeat now and then; a repeated row teaches nothing new."""
     seen, out = set(), []
@@ -206,6 +244,8 @@ def main() -> None:
     write("preference-mini", preference_rows(random.Random(2)))
     write("calibration-mini", calibration_rows(random.Random(3)))
     write("answers-mini", answers_rows(random.Random(4)))
+    write("alpaca-mini", alpaca_rows(random.Random(5)))
+    write("sharegpt-mini", sharegpt_rows(random.Random(6)))
 
 
 if __name__ == "__main__":

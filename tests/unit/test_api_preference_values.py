@@ -44,8 +44,8 @@ CASES = [
                                                "method full trains every parameter (use method lora for an adapter)"),
     (NONE, "spec.quantization", {"bits": 4},
      "spec.quantization: a 4-bit base cannot be trained itself: it needs the LoRA adapter (drop adapter: none)"),
-    (finetune("orpo"), "spec.quantization", {"bits": 8},
-     "spec.quantization.bits: method orpo takes a 4-bit base (QLoRA); an 8-bit base is not supported"),
+    (finetune("orpo"), "spec.quantization", {"bits": 8, "doubleQuant": False},
+     "spec.quantization.doubleQuant: applies to a 4-bit base; an 8-bit base is LLM.int8 (bitsandbytes)"),
     (finetune("kto"), "spec.dataset", {"uri": "builtin://chat-mini", "format": "chat"},
      "spec.dataset.format: method kto needs unpaired (prompt/completion/label) or preference (prompt/chosen/rejected) "
      "data, got chat (which is for methods full, lora, qlora)"),
@@ -67,7 +67,7 @@ CASES = [
     (finetune("lora"), "spec.dataset", {"uri": "builtin://answers-mini", "format": "chat"},
      "spec.dataset.format: builtin://answers-mini holds verifiable rows, not chat"),
     (finetune("lora"), "spec.dataset", {"uri": "file:///x.jsonl", "format": "kto"},
-     "spec.dataset.format: Input should be 'chat', 'instruction', 'preference', 'unpaired', 'verifiable' or 'text'"),
+     "spec.dataset.format: Input should be 'chat', 'instruction', 'preference', 'unpaired', 'verifiable', 'text', 'alpaca' or 'sharegpt'"),
 ]
 
 

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from .base import Model, Optional, Issue
+from .columns import ColumnMapping
 
 SCHEMES = ("hf", "s3", "pvc", "file", "builtin", "oci")
 
@@ -20,10 +21,12 @@ BUILTIN_DATASETS = {
     "preference-mini": "preference",
     "calibration-mini": "text",
     "answers-mini": "verifiable",
+    "alpaca-mini": "alpaca",
+    "sharegpt-mini": "sharegpt",
 }
 
 JobKind = Literal["FineTuneJob", "MergeJob", "QuantizeJob"]
-DatasetFormat = Literal["chat", "instruction", "preference", "unpaired", "verifiable", "text"]
+DatasetFormat = Literal["chat", "instruction", "preference", "unpaired", "verifiable", "text", "alpaca", "sharegpt"]
 
 
 def check_uri(uri: str) -> str:
@@ -173,12 +176,16 @@ class DatasetSource(Model):
 
     uri: str
     """builtin://chat-mini, builtin://preference-mini, builtin://answers-mini, builtin://calibration-mini,
-    file:///data.jsonl,
+    builtin://alpaca-mini, builtin://sharegpt-mini, file:///data.jsonl,
     hf://datasets/org/name, s3://bucket/key or pvc://claim/path."""
     format: DatasetFormat = "chat"
     """Row shape: chat (`messages`), instruction (`prompt`/`completion`),
     preference (`prompt`/`chosen`/`rejected`), unpaired (`prompt`/`completion` and a boolean `label`,
-    true for a desirable completion), verifiable (`prompt` and the reference `answer`), text (`text`)."""
+    true for a desirable completion), verifiable (`prompt` and the reference `answer`), text (`text`);
+    alpaca (`instruction`, optional `input`, `output`, optional `system` and `history`) and sharegpt
+    (`conversations` of `from`/`value` messages, roles human/gpt/system) become chat rows."""
+    columns: Optional[ColumnMapping] = None
+    """Where the rows keep the format's fields, when under other names (and the messages' keys and roles)."""
     revision: Optional[str] = None
     """Branch, tag or commit for hf:// datasets."""
     secret_ref: Optional[SecretRef] = None
@@ -206,4 +213,6 @@ class DatasetSource(Model):
                 yield Issue("format", f"builtin://{name} holds {BUILTIN_DATASETS[name]} rows, not {self.format}")
         if self.validation_split and self.validation_fraction:
             yield Issue("validationFraction", "set validationSplit or validationFraction, not both")
+        if self.columns is not None:
+            yield from (issue.at("columns") for issue in self.columns.checked_for(self.format))
         yield from secret_problems(self.uri, self.secret_ref)

@@ -40,7 +40,7 @@ def exact_match(settings, output: Path, artifacts: dict[str, str]) -> tuple[floa
     from .common.rows import load_rows
 
     rows = load_rows(sources.resolve_dataset(settings.dataset), "verifiable", settings.dataset.uri, seed=0,
-                     field="gate.exactMatch.dataset")
+                     field="gate.exactMatch.dataset", columns=settings.dataset.columns)
     rows = rows.select(range(min(settings.max_rows, len(rows))))
     model, tokenizer = _load_for_generation(output, artifacts)
     answers, right = [], 0

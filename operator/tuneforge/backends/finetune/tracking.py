@@ -37,7 +37,7 @@ def _credentials(ref) -> None:
 def _params(job) -> dict[str, Any]:
     spec, t = job.spec, job.spec.training
     params = {"tuneforge.kind": job.kind, "tuneforge.method": spec.method, "tuneforge.model": spec.model.describe(),
-              "tuneforge.dataset": spec.dataset.uri, "tuneforge.adapter": "lora" if spec.trains_adapter() else "none"}
+              "tuneforge.dataset": ", ".join(d.uri for _, d in spec.data()), "tuneforge.adapter": "lora" if spec.trains_adapter() else "none"}
     if spec.trains_adapter():
         lora = spec.effective_lora()
         params.update({"tuneforge.lora.r": lora.r, "tuneforge.lora.alpha": lora.alpha})
