@@ -60,6 +60,13 @@ def setting(kind: str, path: str, value) -> dict:
     return doc
 
 
+def mixed(method: str, datasets: list) -> dict:
+    doc = setting("FineTuneJob", "spec.method", method)
+    del doc["spec"]["dataset"]
+    doc["spec"]["datasets"] = datasets
+    return doc
+
+
 # (kind, field path the user must be pointed at, the change that breaks it)
 BAD = [
     ("FineTuneJob", "spec.method", setting("FineTuneJob", "spec.method", "sft")),
@@ -97,6 +104,14 @@ BAD = [
     ("QuantizeJob", "spec.gate.maxKL", setting("QuantizeJob", "spec.gate", {"maxKL": 0.1})),
     ("FineTuneJob", "spec.gate.exactMatch.minAccuracy", setting("FineTuneJob", "spec.gate", {"exactMatch": {"minAccuracy": 2}})),
     ("MergeJob", "spec.gate.maxPerplexityRatio", setting("MergeJob", "spec.gate", {"maxPerplexityRatio": 0.5})),
+    ("FineTuneJob", "spec.datasets", setting("FineTuneJob", "spec.datasets", [{"uri": "builtin://chat-mini", "format": "chat"}])),
+    ("FineTuneJob", "spec.datasets", mixed("dpo", [{"uri": "builtin://alpaca-mini", "format": "alpaca"}])),
+    ("FineTuneJob", "spec.datasets[1].weight", mixed("lora", [{"uri": "builtin://chat-mini", "format": "chat", "weight": 1},
+                                                              {"uri": "builtin://alpaca-mini", "format": "alpaca", "weight": 0}])),
+    ("FineTuneJob", "spec.datasets", mixed("lora", [])),
+    ("FineTuneJob", "spec.dataset.columns.roles", setting("FineTuneJob", "spec.dataset.columns", {"roles": {"bot": "model"}})),
+    ("FineTuneJob", "spec.dataset.columns.mesages", setting("FineTuneJob", "spec.dataset.columns", {"mesages": "dialog"})),
+    ("FineTuneJob", "spec.dataset.format", setting("FineTuneJob", "spec.dataset.format", "oasst")),
     ("QuantizeJob", "spec.output.insecure", setting("QuantizeJob", "spec.output", {"uri": "oci://r.example/a:b", "insecure": "yes"})),
     ("QuantizeJob", "spec.model.insecure", setting("QuantizeJob", "spec.model", {"uri": "oci://r.example/a:b", "insecure": 1})),
 ]

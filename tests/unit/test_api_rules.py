@@ -30,7 +30,7 @@ CASES = [
     # (document, expected "path: message" fragment)
     (finetune("qlora").drop("spec.quantization"), "spec.quantization: method qlora needs 4-bit settings"),
     (finetune("qlora").set("spec.quantization", {"bits": 8}), "spec.quantization: method qlora needs 4-bit settings"),
-    (finetune("lora").set("spec.quantization", {"bits": 4}), "spec.quantization: quantization (a 4-bit base) applies to methods qlora, dpo, orpo, kto, grpo, not lora"),
+    (finetune("lora").set("spec.quantization", {"bits": 4}), "spec.quantization.bits: LoRA on a 4-bit base is method qlora; method lora takes an 8-bit base (bits: 8)"),
     (finetune("dpo").set("spec.dataset", {"uri": "builtin://chat-mini", "format": "chat"}),
      "spec.dataset.format: method dpo needs preference (prompt/chosen/rejected) data, got chat (which is for methods full, lora, qlora)"),
     (finetune("lora").set("spec.dataset", {"uri": "builtin://preference-mini", "format": "preference"}),
@@ -77,7 +77,7 @@ CASES = [
     (finetune("lora").set("spec.lorra", {"r": 8}), "spec.lorra: unknown field; did you mean 'lora'?"),
     (finetune("lora").set("spec.training", {"maxStep": 5}), "spec.training.maxStep: unknown field; did you mean 'maxSteps'?"),
     (finetune("sft"), "spec.method: Input should be 'full', 'lora', 'qlora', 'dpo', 'orpo', 'kto' or 'grpo'"),
-    (finetune("lora").drop("spec.dataset"), "spec.dataset: required field is missing"),
+    (finetune("lora").drop("spec.dataset"), "spec.dataset: a FineTuneJob needs training data: dataset (one) or datasets (a list)"),
     (finetune("lora").set("spec.runPolicy", {"backoffLimit": -1}), "spec.runPolicy.backoffLimit: Input should be greater than or equal to 0"),
     (finetune("lora", name="My_Job"), "metadata.name: 'My_Job' is not a valid name"),
     (finetune("lora", name="a" * 60), "metadata.name: '" + "a" * 60 + "' is 60 characters; at most 52"),

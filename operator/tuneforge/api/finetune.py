@@ -8,15 +8,20 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import Model, Optional, Issue
+from . import datasets as training_data
+from .base import Optional, Issue
+from .columns import CANONICAL
+from .datasets import MAX_DATASETS, TrainingDataset
 from .common import Output
 from .constants import VERSION
 from .gates import FineTuneGate
 from .preference import DpoSettings, GrpoSettings, KtoSettings, OrpoSettings
 from .checkpoints import CheckpointSettings
 from .resource import METHOD_COLUMN, PHASE_COLUMN, PROGRESS_COLUMN, JobSpec, Resource
-from .sources import DatasetSource, ModelSource
+from .sources import ModelSource
+from .tokens import SpecialTokens, template_problems
 from .tracking import Tracking
+from .training import BNB_OPTIMIZERS, DeepSpeedSettings, LoraSettings, QuantizationSettings, TrainingSettings
 
 FineTuneMethod = Literal["full", "lora", "qlora", "dpo", "orpo", "kto", "grpo"]
 SFT_METHODS = ("full", "lora", "qlora")
@@ -30,104 +35,23 @@ METHOD_FORMATS = {
 }
 
 
-class LoraSettings(Model):
-    """LoRA adapter settings (peft)."""
-
-    r: int = Field(default=16, ge=1, le=1024)
-    """Rank of the update matrices."""
-    alpha: int = Field(default=32, ge=1)
-    """Scaling numerator: the update is scaled by alpha / r (alpha / sqrt(r) with rsLora)."""
-    dropout: float = Field(default=0.05, ge=0, lt=1)
-    """Dropout on the adapter input."""
-    target_modules: list[str] = Field(default_factory=lambda: ["all-linear"], min_length=1)
-    """Module names to adapt, or `all-linear` for every linear layer except the output head."""
-    use_rslora: bool = False
-    """Rank-stabilised scaling (alpha / sqrt(r))."""
-    use_dora: bool = False
-    """Weight-decomposed LoRA (DoRA)."""
-    bias: Literal["none", "all", "lora_only"] = "none"
-    """Which biases to train."""
-
-
-class QuantizationSettings(Model):
-    """bitsandbytes quantization of the frozen base model (QLoRA)."""
-
-    bits: Literal[4, 8] = 4
-    """Bits per weight of the frozen base model; QLoRA uses 4."""
-    quant_type: Literal["nf4", "fp4"] = "nf4"
-    """4-bit data type."""
-    double_quant: bool = True
-    """Quantize the quantization constants too (saves about 0.4 bits per weight)."""
-    compute_dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
-    """Dtype of the matmuls: auto picks bfloat16 where the GPU supports it, else float16 (float32 on CPU)."""
-
-
-class DeepSpeedSettings(Model):
-    """DeepSpeed ZeRO for full fine-tuning across GPUs and nodes."""
-
-    stage: Literal[2, 3] = 2
-    """ZeRO stage: 2 shards optimizer state and gradients, 3 also the parameters."""
-    offload_optimizer: bool = False
-    """Keep optimizer state in CPU memory."""
-    offload_parameters: bool = False
-    """Keep parameters in CPU memory (stage 3 only)."""
-
-
-class TrainingSettings(Model):
-    """The training loop."""
-
-    epochs: float = Field(default=1.0, gt=0, le=1000)
-    """Passes over the dataset; ignored when maxSteps is set."""
-    max_steps: Optional[int] = Field(default=None, ge=1)
-    """Stop after this many optimizer steps."""
-    learning_rate: float = Field(default=2.0e-4, gt=0, lt=1)
-    """Peak learning rate."""
-    lr_scheduler: Literal["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt"] = "cosine"
-    """Learning rate schedule after warm-up."""
-    warmup_ratio: float = Field(default=0.0, ge=0, lt=1)
-    """Fraction of the steps spent warming up."""
-    warmup_steps: int = Field(default=0, ge=0)
-    """Warm-up steps (takes precedence over warmupRatio)."""
-    weight_decay: float = Field(default=0.0, ge=0, lt=1)
-    """AdamW weight decay."""
-    batch_size: int = Field(default=4, ge=1, le=4096)
-    """Sequences per device per step."""
-    gradient_accumulation_steps: int = Field(default=1, ge=1, le=1024)
-    """Micro-batches per optimizer step."""
-    max_length: int = Field(default=2048, ge=8, le=1_048_576)
-    """Longest sequence in tokens; longer ones are truncated."""
-    packing: bool = False
-    """Pack several short sequences into each row (best-fit decreasing); each keeps its own
-    positions, and attention does not cross from one sequence into the next."""
-    attention: Literal["auto", "sdpa", "eager", "flash-attention-2"] = "auto"
-    """Attention kernel: auto picks flash-attention-2 on a GPU whose image has the flash-attn package,
-    else sdpa (PyTorch's fused attention); eager is the plain reference implementation."""
-    liger_kernels: Literal["auto", "on", "off"] = "auto"
-    """Liger's fused Triton kernels (RMSNorm, RoPE, SwiGLU, fused linear cross-entropy): less memory and
-    more tokens/s on GPUs; auto turns them on where a GPU and the liger-kernel package are present."""
-    assistant_only_loss: bool = False
-    """Train only on assistant turns (chat format; needs a chat template that marks them)."""
-    seed: int = Field(default=42, ge=0)
-    """Seed for shuffling and initialisation."""
-    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
-    """auto: bf16 on GPUs that support it, fp16 on older GPUs, fp32 on CPU."""
-    gradient_checkpointing: Literal["auto", "on", "off"] = "auto"
-    """Recompute activations to save memory; auto turns it on for GPUs and off on CPU."""
-    logging_steps: int = Field(default=1, ge=1)
-    """Report loss every N steps."""
-    eval_steps: Optional[int] = Field(default=None, ge=1)
-    """Evaluate on the validation rows every N steps."""
-    save_steps: int = Field(default=100, ge=1)
-    """Write a checkpoint every N steps; a restarted pod resumes from the latest."""
-    save_total_limit: int = Field(default=2, ge=1)
-    """Checkpoints kept."""
-
-
 class FineTuneOutput(Output):
     """Where the adapter or model goes."""
 
     merge_adapter: bool = False
     """Also write the base model with the adapter merged in, with the tokenizer (adapter methods)."""
+
+
+UNPAGED = {"paged_adamw_8bit": "adamw_bnb_8bit", "paged_adamw_32bit": "adamw_torch", "paged_lion_8bit": "lion_8bit",
+           "paged_lion_32bit": "lion_32bit"}
+
+
+def _format_rules(exempt: str, test: str, message: str) -> tuple[dict[str, str], dict[str, str]]:
+    """CEL: unless `exempt`, `test` holds for the format f of dataset, and of every entry of datasets."""
+    one, each = test.replace("f ", "self.dataset.format ", 1), test.replace("f ", "d.format ", 1)
+    return ({"rule": f"{exempt} || !has(self.dataset) || {one}", "message": message, "fieldPath": ".dataset.format"},
+            {"rule": f"{exempt} || !has(self.datasets) || self.datasets.all(d, {each})", "message": message,
+             "fieldPath": ".datasets"})
 
 
 class FineTuneSpec(JobSpec):
@@ -138,8 +62,10 @@ class FineTuneSpec(JobSpec):
     desirable or not), grpo (reinforcement with verifiable rewards)."""
     model: ModelSource
     """The base model."""
-    dataset: DatasetSource
-    """Training data."""
+    dataset: Optional[TrainingDataset] = None
+    """Training data: one dataset (or datasets, a list)."""
+    datasets: Optional[list[TrainingDataset]] = Field(default=None, min_length=1, max_length=MAX_DATASETS)
+    """Several datasets trained on together, mixed by their weights and the seed (or dataset, one)."""
     lora: Optional[LoraSettings] = None
     """Adapter settings for lora, qlora and dpo (defaults: r 16, alpha 32, all-linear)."""
     quantization: Optional[QuantizationSettings] = None
@@ -157,6 +83,13 @@ class FineTuneSpec(JobSpec):
     lora and qlora always train an adapter; full never does."""
     deepspeed: Optional[DeepSpeedSettings] = None
     """DeepSpeed ZeRO (method full)."""
+    chat_template: Optional[str] = Field(default=None, min_length=1, max_length=65536)
+    """The chat template conversations are rendered with: the model's own (default, or `tokenizer`,
+    or `tokenizer:NAME` for one of its named templates), one tuneforge ships (chatml, llama3, phi3,
+    zephyr, gemma, mistral: each marks assistant turns, so assistantOnlyLoss works with any), or an
+    inline Jinja template. Saved with the tokenizer, so serving uses the same one."""
+    special_tokens: Optional[SpecialTokens] = None
+    """pad, eos, bos and additional special tokens; added to the vocabulary when missing."""
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     """The training loop."""
     checkpoints: CheckpointSettings = Field(default_factory=CheckpointSettings)
@@ -169,23 +102,38 @@ class FineTuneSpec(JobSpec):
     """Where the adapter or model goes."""
 
     cel_rules = (
+        {"rule": "has(self.dataset) || has(self.datasets)",
+         "message": "a FineTuneJob needs training data: dataset (one) or datasets (a list)", "fieldPath": ".dataset"},
+        {"rule": "!(has(self.dataset) && has(self.datasets))",
+         "message": "set dataset (one) or datasets (a list), not both", "fieldPath": ".datasets"},
         {"rule": "self.method != 'qlora' || (has(self.quantization) && self.quantization.bits == 4)",
          "message": "method qlora needs 4-bit settings: add quantization: {bits: 4}", "fieldPath": ".quantization"},
-        {"rule": "!(self.method in ['dpo', 'orpo']) || self.dataset.format == 'preference'",
-         "message": "methods dpo and orpo need a preference dataset (dataset.format: preference)",
-         "fieldPath": ".dataset.format"},
-        {"rule": "self.method != 'kto' || self.dataset.format in ['unpaired', 'preference']",
-         "message": "method kto needs unpaired (prompt/completion/label) or preference data", "fieldPath": ".dataset.format"},
-        {"rule": "self.method != 'grpo' || self.dataset.format == 'verifiable'",
-         "message": "method grpo needs prompts with reference answers (dataset.format: verifiable)",
-         "fieldPath": ".dataset.format"},
+        *_format_rules("!(self.method in ['dpo', 'orpo'])", "f == 'preference'",
+                       "methods dpo and orpo need a preference dataset (format: preference)"),
+        *_format_rules("self.method != 'kto'", "f in ['unpaired', 'preference']",
+                       "method kto needs unpaired (prompt/completion/label) or preference data"),
+        *_format_rules("self.method != 'grpo'", "f == 'verifiable'",
+                       "method grpo needs prompts with reference answers (format: verifiable)"),
     )
+
+    def data(self) -> list[tuple[str, TrainingDataset]]:
+        """(field path, entry) for every training dataset."""
+        return training_data.entries(self.dataset, self.datasets)
+
+    def data_format(self) -> str:
+        """The shape the training rows take (alpaca and sharegpt rows become chat rows)."""
+        listed = self.data()
+        return CANONICAL[listed[0][1].format] if listed else "chat"
 
     def trains_adapter(self) -> bool:
         return self.method in ("lora", "qlora") or (self.method in PREFERENCE_METHODS and self.adapter != "none")
 
     def problems(self) -> Iterator[Issue]:
-        m, fmt = self.method, self.dataset.format
+        found = list(training_data.problems(self.dataset, self.datasets))
+        yield from found
+        if found:
+            return
+        m, fmt = self.method, self.data_format()
         yield from self._format_problems(m, fmt)
         yield from self._settings_problems(m)
         yield from self._adapter_problems(m)
@@ -196,9 +144,10 @@ class FineTuneSpec(JobSpec):
             yield Issue("deepspeed.offloadParameters", "parameter offload needs ZeRO stage 3")
         if self.training.assistant_only_loss and fmt != "chat":
             yield Issue("training.assistantOnlyLoss", "assistant-only loss needs chat data")
+        yield from template_problems(self.chat_template, fmt)
         if self.training.packing and m not in SFT_METHODS:
             yield Issue("training.packing", f"packing applies to supervised fine-tuning (full, lora, qlora), not {m}")
-        if self.training.eval_steps and not (self.dataset.validation_split or self.dataset.validation_fraction):
+        if self.training.eval_steps and not any(d.validation_split or d.validation_fraction for _, d in self.data()):
             yield Issue("training.evalSteps", "evaluation needs dataset.validationSplit or dataset.validationFraction")
         if m == "grpo":
             yield from self._grpo_batch_problems()
@@ -210,12 +159,14 @@ class FineTuneSpec(JobSpec):
         wanted = METHOD_FORMATS[m]
         if fmt in wanted:
             return
+        path, declared = self.data()[0]
+        given = fmt if declared.format == fmt else f"{declared.format} (which becomes {fmt})"
         hints = {"preference": "prompt/chosen/rejected", "unpaired": "prompt/completion/label",
                  "verifiable": "prompt/answer"}
         shapes = [f"{w} ({hints[w]})" if w in hints else w for w in wanted]
         shapes_text = shapes[0] if len(shapes) == 1 else f"{', '.join(shapes[:-1])} or {shapes[-1]}"
         users = [k for k, v in METHOD_FORMATS.items() if fmt in v]
-        yield Issue("dataset.format", f"method {m} needs {shapes_text} data, got {fmt} (which is for "
+        yield Issue(f"{path}.format", f"method {m} needs {shapes_text} data, got {given} (which is for "
                                       f"{'method' if len(users) == 1 else 'methods'} {', '.join(users)})")
 
     def _settings_problems(self, m: str) -> Iterator[Issue]:
@@ -230,22 +181,42 @@ class FineTuneSpec(JobSpec):
             yield Issue("adapter", f"adapter applies to methods {', '.join(PREFERENCE_METHODS)}; method {m} {meaning}")
         if m == "qlora" and (q is None or q.bits != 4):
             yield Issue("quantization", "method qlora needs 4-bit settings: add quantization: {bits: 4} (nf4 by default)")
-        elif q is not None and m not in ("qlora", *PREFERENCE_METHODS):
-            yield Issue("quantization", f"quantization (a 4-bit base) applies to methods qlora, "
-                                        f"{', '.join(PREFERENCE_METHODS)}, not {m}")
-        elif q is not None and m in PREFERENCE_METHODS:
-            if self.adapter == "none":
-                yield Issue("quantization", "a 4-bit base cannot be trained itself: it needs the LoRA adapter "
-                                            "(drop adapter: none)")
-            elif q.bits != 4:
-                yield Issue("quantization.bits", f"method {m} takes a 4-bit base (QLoRA); an 8-bit base is not supported")
+        elif q is not None and m not in ("qlora", "lora", *PREFERENCE_METHODS):
+            yield Issue("quantization", f"quantization (a 4- or 8-bit base under an adapter) applies to methods qlora, "
+                                        f"lora (8-bit), {', '.join(PREFERENCE_METHODS)}, not {m}")
+        elif q is not None and m == "lora" and q.bits == 4:
+            yield Issue("quantization.bits", "LoRA on a 4-bit base is method qlora; method lora takes an 8-bit base (bits: 8)")
+        elif q is not None and m in PREFERENCE_METHODS and self.adapter == "none":
+            yield Issue("quantization", f"a {q.bits}-bit base cannot be trained itself: it needs the LoRA adapter "
+                                        "(drop adapter: none)")
+        if q is not None and q.bits == 8:
+            for name in ("quant_type", "double_quant", "compute_dtype"):
+                if q.is_set(name):
+                    wire = {"quant_type": "quantType", "double_quant": "doubleQuant", "compute_dtype": "computeDtype"}[name]
+                    yield Issue(f"quantization.{wire}", "applies to a 4-bit base; an 8-bit base is LLM.int8 (bitsandbytes)")
         what = f"method {m}" if m == "full" else f"method {m} with adapter: none"
         if not self.trains_adapter() and self.lora is not None:
             yield Issue("lora", f"lora settings apply to adapter training; {what} trains every parameter")
         if not self.trains_adapter() and self.output.merge_adapter:
             yield Issue("output.mergeAdapter", f"{what} trains the whole model; there is no adapter to merge")
 
+    def _optimizer_problems(self) -> Iterator[Issue]:
+        t = self.training
+        if self.deepspeed is not None and t.optimizer in BNB_OPTIMIZERS:
+            yield Issue("training.optimizer", f"{t.optimizer} is a bitsandbytes optimizer; DeepSpeed ZeRO shards and "
+                                              "offloads its own optimizer state: use adamw_torch with deepspeed")
+        if self.resources.gpus:
+            return
+        if t.optimizer.startswith("paged_"):
+            instead = UNPAGED[t.optimizer]
+            yield Issue("training.optimizer", f"{t.optimizer} pages optimizer state between GPU and CPU memory, and this "
+                                              f"job has no GPU (resources.gpus: 0): use {instead}, the same without paging")
+        if t.tf32:
+            yield Issue("training.tf32", "TF32 is a mode of NVIDIA GPUs from Ampere on, and this job has no GPU "
+                                         "(resources.gpus: 0)")
+
     def _device_problems(self) -> Iterator[Issue]:
+        yield from self._optimizer_problems()
         if self.resources.gpus:
             return
         t = self.training

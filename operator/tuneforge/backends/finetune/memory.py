@@ -99,6 +99,12 @@ def _needs_reference_copy(spec: FineTuneSpec) -> bool:
     return m in ("dpo", "kto") or (m == "grpo" and spec.grpo is not None and spec.grpo.beta > 0)
 
 
+# Optimizer state per trainable parameter in bytes (Adafactor keeps factored row and column moments: ~0).
+OPTIMIZER_STATE = {"adamw_torch": 8, "adamw_torch_fused": 8, "adamw_bnb_8bit": 2, "paged_adamw_8bit": 2,
+                   "paged_adamw_32bit": 8, "adafactor": 0, "lion_32bit": 4, "lion_8bit": 1, "paged_lion_32bit": 4,
+                   "paged_lion_8bit": 1, "sgd": 0}
+
+
 def estimate(spec: FineTuneSpec, shape: ModelShape, on_gpu: bool = True) -> Estimate:
     t = spec.training
     sixteen = t.precision in ("bf16", "fp16") or (t.precision == "auto" and on_gpu)
@@ -109,17 +115,19 @@ def estimate(spec: FineTuneSpec, shape: ModelShape, on_gpu: bool = True) -> Esti
         trainable = shape.params
         weights = shape.params * w
         # Mixed precision keeps an fp32 master copy of 16-bit weights for the optimizer.
-        optimizer_per = 8 + (4 if sixteen else 0)
+        optimizer_per = OPTIMIZER_STATE[t.optimizer] + (4 if sixteen else 0)
         gradients = trainable * w
     else:
         lora = spec.effective_lora()
         trainable = shape.layers * sum(lora.r * (i + o) for i, o in shape.linear_shapes())
         if spec.quantization is not None:
-            frozen = shape.linear_params * (0.5 + 0.0159) + shape.embedding_params * 2
+            # 4-bit: half a byte and the blocks' constants; 8-bit (LLM.int8): a byte and a scale per row.
+            per = 0.5 + 0.0159 if spec.quantization.bits == 4 else 1.0 + 0.004
+            frozen = shape.linear_params * per + shape.embedding_params * 2
         else:
             frozen = (shape.linear_params + shape.embedding_params) * w
         weights = frozen + trainable * 4
-        optimizer_per = 8
+        optimizer_per = OPTIMIZER_STATE[t.optimizer]
         gradients = trainable * 4
     optimizer = trainable * optimizer_per
     if full and _needs_reference_copy(spec):

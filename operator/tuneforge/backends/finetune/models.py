@@ -20,12 +20,15 @@ def compute_dtype(name: str, cuda: bool):
 
 
 def quantization_config(spec: FineTuneSpec, cuda: bool):
-    """bitsandbytes settings for a 4-bit base (qlora, or a preference method with quantization)."""
+    """bitsandbytes settings for a 4-bit base (qlora, or a preference method with quantization) or an
+    8-bit one (LLM.int8: lora or a preference method)."""
     q = spec.quantization
     if q is None:
         return None
     from transformers import BitsAndBytesConfig
 
+    if q.bits == 8:
+        return BitsAndBytesConfig(load_in_8bit=True)
     return BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type=q.quant_type,
@@ -47,7 +50,7 @@ def load(spec: FineTuneSpec, model_dir: Path, cuda: bool) -> tuple[Any, Any]:
     bnb = quantization_config(spec, cuda)
     if bnb is not None:
         kwargs["quantization_config"] = bnb
-        kwargs["dtype"] = bnb.bnb_4bit_compute_dtype
+        kwargs["dtype"] = compute_dtype(spec.quantization.compute_dtype, cuda)
         if cuda:
             import os
 
@@ -69,7 +72,11 @@ def with_kv_cache(model) -> None:
     model.config.use_cache = True
 
 
-def lora_config(spec: FineTuneSpec):
+def lora_config(spec: FineTuneSpec, model=None, new_tokens: list[int] | None = None):
+    """peft's LoRA settings. With tokens new to the vocabulary the input and output embeddings train
+    beside the adapter (modules_to_save, kept tied where the model ties them): new rows start from the
+    mean of the old ones and must learn. (peft's lighter trainable_token_indices wraps a tied head in a
+    way TRL 1.16's fused LM-head loss cannot read.)"""
     from peft import LoraConfig
 
     lora = spec.effective_lora()
@@ -77,4 +84,11 @@ def lora_config(spec: FineTuneSpec):
     return LoraConfig(
         r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets,
         use_rslora=lora.use_rslora, use_dora=lora.use_dora, bias=lora.bias, task_type="CAUSAL_LM",
+        **(_embeddings_to_train(model) if new_tokens else {}),
     )
+
+
+def _embeddings_to_train(model) -> dict[str, Any]:
+    names = {id(module): name.split(".")[-1] for name, module in model.named_modules()}
+    wanted = [names[id(m)] for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m is not None]
+    return {"modules_to_save": list(dict.fromkeys(wanted)), "ensure_weight_tying": True}

@@ -97,12 +97,13 @@ def metrics_of(spec, trainer, history: list[dict[str, Any]], resume: str | None,
         "evalLoss": next((h["eval_loss"] for h in reversed(history) if "eval_loss" in h), None),
         "attention": trainer.model.config._attn_implementation,
         "ligerKernels": bool(trainer.args.use_liger_kernel),
+        "optimizer": _optimizer_class(trainer),
     }
     if cuda:
         metrics["peakGpuMemoryBytes"] = torch.cuda.max_memory_allocated()
         metrics["gpu"] = torch.cuda.get_device_name()
     if spec.quantization is not None:
-        metrics["linear4bitModules"] = _count_4bit(trainer.model)
+        metrics[f"linear{spec.quantization.bits}bitModules"] = _count_quantized(trainer.model, spec.quantization.bits)
     metrics.update(_method_metrics(spec, history))
     return metrics
 
@@ -134,10 +135,21 @@ def _method_metrics(spec, history: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _count_4bit(model) -> int:
+def _optimizer_class(trainer) -> str | None:
+    """The optimizer that ran, by class (accelerate wraps it; DeepSpeed's engine holds its own)."""
+    optimizer = getattr(trainer.optimizer, "optimizer", trainer.optimizer)
+    if optimizer is None:
+        return None
+    name = f"{type(optimizer).__module__}.{type(optimizer).__qualname__}"
+    bits = getattr(getattr(optimizer, "args", None), "optim_bits", None)  # bitsandbytes: one class, 8 or 32 bits
+    return f"{name} ({bits}-bit state)" if bits else name
+
+
+def _count_quantized(model, bits: int) -> int:
     import bitsandbytes as bnb
 
-    return sum(1 for m in model.modules() if isinstance(m, bnb.nn.Linear4bit))
+    kind = bnb.nn.Linear4bit if bits == 4 else bnb.nn.Linear8bitLt
+    return sum(1 for m in model.modules() if isinstance(m, kind))
 
 
 def _tokens_per_second(trainer, seconds: float) -> float | None:

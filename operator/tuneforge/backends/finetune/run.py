@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -19,19 +18,16 @@ from typing import Any
 from ... import sources
 from ...worker import record
 from ...api.finetune import FineTuneJob
-from ...errors import InputError, Preempted
+from ...errors import Preempted
 from ...worker.progress import Reporter
 from .report import metrics_of, plots, progress_callback
 from ..sampling import maybe_sample
-from ..common.rows import load_splits
-from . import speed, trainers
+from .data import training_rows
+from . import speed, tokens, trainers, watchdog
 from .checkpoints import Store, newest
 from .tracking import Tracker
 from .models import load, with_kv_cache, without_kv_cache
 from .plan import deepspeed_config
-
-GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
-
 
 def _device_settings(precision: str, checkpointing: str) -> dict[str, Any]:
     import torch
@@ -61,6 +57,8 @@ def _trainer_args(spec, checkpoints: Path, has_eval: bool, cuda: bool) -> dict[s
         lr_scheduler_type=t.lr_scheduler,
         warmup_steps=t.warmup_steps or t.warmup_ratio,
         weight_decay=t.weight_decay,
+        optim=t.optimizer,
+        max_grad_norm=t.max_grad_norm,
         per_device_train_batch_size=t.batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         seed=t.seed,
@@ -81,6 +79,8 @@ def _trainer_args(spec, checkpoints: Path, has_eval: bool, cuda: bool) -> dict[s
         enable_jit_checkpoint=True,
         **_device_settings(t.precision, t.gradient_checkpointing),
     )
+    if t.tf32 is not None:
+        args["tf32"] = t.tf32
     args.update(trainers.method_args(spec))
     ds = deepspeed_config(spec)
     if ds is not None:
@@ -95,9 +95,10 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
     spec, t, cuda = job.spec, job.spec.training, torch.cuda.is_available()
     torch.manual_seed(t.seed)
     # Data first: a dataset that does not match its format fails in seconds, before any model load.
-    train_rows, eval_rows = trainers.prepare_rows(spec, *load_splits(sources.resolve_dataset(spec.dataset), spec.dataset, t.seed))
+    train_rows, eval_rows, taken = training_rows(spec)
+    train_rows, eval_rows = trainers.prepare_rows(spec, train_rows, eval_rows)
     model_dir = sources.resolve_model(spec.model)
-    model, tokenizer = _load(spec, model_dir, cuda)
+    model, tokenizer, changes = _load(spec, model_dir, cuda)
 
     store, history = Store(spec, output, reporter.output_uri), []
     resume = store.restore(first=_is_main_process())
@@ -110,23 +111,25 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
                               stage=f"resuming from {Path(resume).name}")
     with tracker.active():  # an error from here on ends the MLflow run as FAILED (a preemption does not)
         args = {**_trainer_args(spec, store.local, eval_rows is not None, cuda), "report_to": tracker.report_to()}
-        trainer = trainers.build(spec, model, tokenizer, train_rows, eval_rows, args,
+        watch = watchdog.callback(t.loss_watchdog) if t.loss_watchdog else None
+        trainer = trainers.build(spec, model, tokenizer, train_rows, eval_rows, args, changes.added_ids,
                                  [progress_callback(reporter if _is_main_process() else None, history),
-                                  _upload_callback(store)])
+                                  _upload_callback(store), *([watch] if watch else [])])
         # Progress goes out through the protocol; the trainer's own console printer would duplicate it.
         trainer.remove_callback(PrinterCallback)
-        seconds = _train(trainer, resume, store)
+        seconds = _train(trainer, resume, store, watch, t.loss_watchdog)
         artifacts = _save(spec, trainer, tokenizer, output)
         _leave_process_group()
         if not _is_main_process():
             return {}
         metrics = _finish(job, model_dir, output, trainer, tokenizer, history, artifacts, seconds, cuda, resume)
+    metrics.update(changes.record())
     metrics["restarts"] = store.restarts()
     store.finished()
     tracking = tracker.finish(reporter.output_uri or f"file://{output.resolve()}", metrics)
     if tracking:
         metrics["tracking"] = tracking
-    inputs = {"model": spec.model.wire(), "dataset": spec.dataset.wire(), "modelPath": str(model_dir),
+    inputs = {"model": spec.model.wire(), "datasets": taken, "modelPath": str(model_dir),
               "checkpoints": store.location}
     return record.write(
         output, raw, inputs, artifacts, metrics,
@@ -138,13 +141,7 @@ def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter)
 def _load(spec, model_dir: Path, cuda: bool):
     model, tokenizer = load(spec, model_dir, cuda)
     without_kv_cache(model, spec)
-    if spec.training.assistant_only_loss and not GENERATION_TAG.search(tokenizer.chat_template or ""):
-        raise InputError(
-            "training.assistantOnlyLoss: this model's chat template does not mark assistant turns "
-            "({% generation %} ... {% endgeneration %}), so the loss cannot be limited to them; "
-            "turn it off or use a model whose template has the markers"
-        )
-    return model, tokenizer
+    return model, tokenizer, tokens.prepare(spec, model, tokenizer)
 
 
 def _leave_process_group() -> None:
@@ -169,13 +166,17 @@ def _upload_callback(store: Store):
     return UploadCallback()
 
 
-def _train(trainer, resume: str | None, store: Store) -> float:
+def _train(trainer, resume: str | None, store: Store, watch=None, watch_settings=None) -> float:
     """Train; a SIGTERM makes transformers save a checkpoint at once and stop early: that checkpoint
-    goes to the location and the worker exits as preempted, for the Job's next pod to resume."""
+    goes to the location and the worker exits as preempted, for the Job's next pod to resume. A run
+    the loss watchdog stopped fails instead."""
     if resume:
         print(f"resuming from {resume}", flush=True)
     started = time.monotonic()
     trainer.train(resume_from_checkpoint=resume)
+    if watch is not None and watch.tripped:
+        kept = newest(store.local)
+        watchdog.verdict(watch, watch_settings, kept.name if kept else None, store.location)
     state = trainer.state
     if state.max_steps > 0 and state.global_step < state.max_steps:
         if os.environ.get("LOCAL_RANK", "0") == "0":
@@ -229,6 +230,8 @@ def _merge_adapter(spec, model_dir: Path, adapter_dir: Path, target: Path, token
     from transformers import AutoModelForCausalLM
 
     base = AutoModelForCausalLM.from_pretrained(model_dir, trust_remote_code=spec.model.trust_remote_code)
+    if len(tokenizer) > base.get_input_embeddings().num_embeddings:  # specialTokens added to the vocabulary
+        base.resize_token_embeddings(len(tokenizer))
     merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
     merged.save_pretrained(target)
     tokenizer.save_pretrained(target)

@@ -37,10 +37,12 @@ def method_args(spec) -> dict[str, Any]:
                 assistant_only_loss=t.assistant_only_loss)
 
 
-def build(spec, model, tokenizer, train_rows, eval_rows, args: dict[str, Any], callbacks):
+def build(spec, model, tokenizer, train_rows, eval_rows, args: dict[str, Any], new_tokens: list[int], callbacks):
+    """The method's trainer; with `new_tokens` (ids added to the vocabulary) the embeddings train beside
+    a LoRA adapter."""
     import trl
 
-    peft = lora_config(spec) if spec.trains_adapter() else None
+    peft = lora_config(spec, model, new_tokens) if spec.trains_adapter() else None
     common = dict(train_dataset=train_rows, eval_dataset=eval_rows, processing_class=tokenizer, peft_config=peft,
                   callbacks=callbacks)
     m = spec.method
@@ -66,7 +68,7 @@ def build(spec, model, tokenizer, train_rows, eval_rows, args: dict[str, Any], c
 def prepare_rows(spec, train_rows, eval_rows):
     """KTO on preference data: each pair becomes a desirable and an undesirable row (TRL's own split),
     shuffled again so that batches mix both (the split lists every desirable row first)."""
-    if spec.method != "kto" or spec.dataset.format != "preference":
+    if spec.method != "kto" or spec.data_format() != "preference":
         return train_rows, eval_rows
     from trl.data_utils import unpair_preference_dataset
 

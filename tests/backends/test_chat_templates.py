@@ -1,0 +1,60 @@
+"""chatTemplate and specialTokens on the built-in model: a shipped template that marks assistant turns
+makes assistant-only loss work (the model's own template cannot), a template whose markers the
+vocabulary lacks is refused until specialTokens adds them, and added tokens train beside LoRA."""
+
+import json
+
+import pytest
+import yaml
+from safetensors import safe_open
+from support.builders import finetune
+from support.run import run_doc, tuneforge
+
+pytestmark = pytest.mark.slow
+SHORT = {"maxSteps": 4, "learningRate": 1.0e-3, "batchSize": 2, "maxLength": 96}
+
+
+def test_assistant_only_loss_with_a_shipped_template(tmp_path):
+    own = finetune("lora", name="own").set("spec.training", {**SHORT, "assistantOnlyLoss": True})
+    path = tmp_path / "own.yaml"
+    path.write_text(yaml.safe_dump(dict(own)))
+    refused = tuneforge("run", str(path), "--output", str(tmp_path / "own"), timeout=600)
+    assert refused.returncode == 2
+    assert ("training.assistantOnlyLoss: the chat template (tokenizer) does not mark assistant turns "
+            "({% generation %} ... {% endgeneration %})") in refused.stderr
+
+    chatml = own.set("spec.chatTemplate", "chatml").set("metadata.name", "chatml")
+    out, _ = run_doc(tmp_path, dict(chatml), "chatml")
+    rec = json.loads((out / "tuneforge-output.json").read_text())
+    assert rec["metrics"]["chatTemplate"] == "chatml" and rec["metrics"]["steps"] == 4
+    saved = json.loads((out / "adapter" / "tokenizer_config.json").read_text()).get("chat_template") or \
+        (out / "adapter" / "chat_template.jinja").read_text()
+    assert "{% generation %}" in saved, "the adapter's tokenizer carries the template it was trained with"
+
+
+def test_a_template_from_another_family_needs_its_tokens(tmp_path):
+    doc = finetune("lora", name="llama3").set("spec.chatTemplate", "llama3").set("spec.training", SHORT)
+    path = tmp_path / "llama3.yaml"
+    path.write_text(yaml.safe_dump(dict(doc)))
+    refused = tuneforge("run", str(path), "--output", str(tmp_path / "refused"), timeout=600)
+    assert refused.returncode == 2
+    assert ("chatTemplate: llama3 (Llama 3, 3.1, 3.2, 3.3) is built from <|start_header_id|>, <|end_header_id|>, "
+            "<|eot_id|>, and this tokenizer has no token <|start_header_id|>, <|end_header_id|>, <|eot_id|>: list them "
+            "in specialTokens.additional") in refused.stderr
+
+    markers = ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+    added = doc.set("spec.specialTokens", {"additional": markers, "eos": "<|eot_id|>"}).set("spec.output.mergeAdapter", True)
+    out, _ = run_doc(tmp_path, dict(added), "llama3")
+    rec = json.loads((out / "tuneforge-output.json").read_text())
+    assert sorted(rec["metrics"]["addedTokens"]) == sorted(markers) and rec["metrics"]["chatTemplate"] == "llama3"
+    # The embeddings, three rows longer, trained and saved beside the adapter (modules_to_save)...
+    with safe_open(str(out / "adapter" / "adapter_model.safetensors"), "pt") as f:
+        shapes = {k: f.get_slice(k).get_shape() for k in f.keys() if "embed_tokens" in k}
+    assert shapes and all(shape == [49152 + 3, 576] for shape in shapes.values()), shapes
+    # ...and the merged model has them: a vocabulary three tokens larger, one id per marker.
+    config = json.loads((out / "merged" / "config.json").read_text())
+    assert config["vocab_size"] == 49152 + 3
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(out / "merged")
+    assert [len(tok.encode(m, add_special_tokens=False)) for m in markers] == [1, 1, 1] and tok.eos_token == "<|eot_id|>"
