@@ -10,10 +10,56 @@ from safetensors import safe_open
 from support.builders import finetune
 from support.run import run_doc, tuneforge
 
-pytestmark = pytest.mark.slow
 SHORT = {"maxSteps": 4, "learningRate": 1.0e-3, "batchSize": 2, "maxLength": 96}
 
 
+@pytest.fixture(scope="module")
+def tokenizer_of_smol():
+    from transformers import AutoTokenizer
+
+    from tuneforge.api.sources import ModelSource
+    from tuneforge.sources import resolve_model
+
+    path = resolve_model(ModelSource(uri="builtin://smollm2-135m-instruct"))
+    return lambda: AutoTokenizer.from_pretrained(path)
+
+
+def spec_with(**fields):
+    from tuneforge.api.finetune import FineTuneSpec
+
+    doc = finetune("lora")
+    for path, value in fields.items():
+        doc = doc.set(f"spec.{path}", value)
+    return FineTuneSpec.model_validate(doc["spec"])
+
+
+class Model:
+    """Stands in for the model: these checks run before any weight is touched (no tokens are added)."""
+
+    def resize_token_embeddings(self, size):
+        raise AssertionError("no token was to be added")
+
+
+def test_named_and_inline_templates(tokenizer_of_smol):
+    from tuneforge.backends.finetune import tokens
+    from tuneforge.errors import InputError
+
+    with pytest.raises(InputError, match=r"^chatTemplate: tokenizer:tool_use: the model's tokenizer has no template named "
+                                         r"tool_use; it has: default$"):
+        tokens.prepare(spec_with(chatTemplate="tokenizer:tool_use"), Model(), tokenizer_of_smol())
+    own = tokenizer_of_smol()
+    tokens.prepare(spec_with(chatTemplate="tokenizer:default"), Model(), own)
+    assert own.chat_template == tokenizer_of_smol().chat_template
+
+    inline = "{% for m in messages %}<<{{ m['role'] }}>>{{ m['content'] }}{% endfor %}"
+    tok = tokenizer_of_smol()
+    assert tokens.prepare(spec_with(chatTemplate=inline), Model(), tok).template == "inline"
+    assert tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False) == "<<user>>hi"
+    with pytest.raises(InputError, match=r"training.assistantOnlyLoss: the chat template \(inline\) does not mark assistant turns"):
+        tokens.prepare(spec_with(chatTemplate=inline, **{"training.assistantOnlyLoss": True}), Model(), tokenizer_of_smol())
+
+
+@pytest.mark.slow
 def test_assistant_only_loss_with_a_shipped_template(tmp_path):
     own = finetune("lora", name="own").set("spec.training", {**SHORT, "assistantOnlyLoss": True})
     path = tmp_path / "own.yaml"
@@ -32,6 +78,7 @@ def test_assistant_only_loss_with_a_shipped_template(tmp_path):
     assert "{% generation %}" in saved, "the adapter's tokenizer carries the template it was trained with"
 
 
+@pytest.mark.slow
 def test_a_template_from_another_family_needs_its_tokens(tmp_path):
     doc = finetune("lora", name="llama3").set("spec.chatTemplate", "llama3").set("spec.training", SHORT)
     path = tmp_path / "llama3.yaml"

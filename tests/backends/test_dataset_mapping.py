@@ -4,6 +4,7 @@ datasets mixed by weight: read with the worker's own loader, then a few real tra
 import json
 
 import pytest
+import yaml
 from support.builders import finetune
 from support.run import learned, run_doc
 
@@ -129,20 +130,23 @@ def test_a_weighted_mix_records_what_came_from_each(tmp_path):
 
 
 @pytest.mark.slow
-def test_training_on_a_mapped_mix_of_formats(tmp_path):
+def test_training_on_the_mixed_example_with_a_mapped_dataset_added(root, tmp_path):
+    """examples/finetune-mixed-datasets.yaml (chat, alpaca and sharegpt, 2:1:1) and a fourth dataset whose
+    conversations are stored under other names, weight 2."""
     dialog = jsonl(tmp_path / "dialog.jsonl", [
         {"dialog": [{"speaker": "customer", "text": f"What is {a} plus {a}?"}, {"speaker": "agent", "text": f"{a} plus {a} is {2 * a}."}]}
         for a in range(60)])
-    doc = finetune("lora", name="mixed").drop("spec.dataset").set("spec.datasets", [
-        {"uri": "builtin://alpaca-mini", "format": "alpaca", "weight": 1},
-        {"uri": "builtin://sharegpt-mini", "format": "sharegpt", "weight": 1},
-        {"uri": f"file://{dialog}", "format": "chat", "weight": 2,
-         "columns": {"messages": "dialog", "roleKey": "speaker", "contentKey": "text", "roles": {"customer": "user", "agent": "assistant"}}},
-    ]).set("spec.training", {"maxSteps": 8, "learningRate": 1.0e-3, "batchSize": 4, "maxLength": 128})
-    out, _ = run_doc(tmp_path, dict(doc), "mixed")
+    doc = yaml.safe_load((root / "examples" / "finetune-mixed-datasets.yaml").read_text())
+    doc["spec"]["datasets"].append({"uri": f"file://{dialog}", "format": "chat", "weight": 2, "columns": {
+        "messages": "dialog", "roleKey": "speaker", "contentKey": "text", "roles": {"customer": "user", "agent": "assistant"}}})
+    doc["spec"]["training"].update(maxSteps=8, batchSize=4, maxLength=128)
+    out, _ = run_doc(tmp_path, doc, "mixed")
     assert learned(out)
     taken = json.loads((out / "tuneforge-output.json").read_text())["inputs"]["datasets"]
-    assert [(d["format"], d["rows"], d["taken"]) for d in taken] == [("alpaca", 139, 30), ("sharegpt", 48, 30), ("chat", 60, 60)]
+    # Weights 2:1:1:2 over 355, 139, 48 and 60 rows: the 60 dialogues are the scarcest for their weight.
+    assert [(d["format"], d["rows"], d["taken"]) for d in taken] == [
+        ("chat", 355, 60), ("alpaca", 139, 30), ("sharegpt", 48, 30), ("chat", 60, 60)]
+    assert [d["share"] for d in taken] == [0.3333, 0.1667, 0.1667, 0.3333]
 
 
 @pytest.mark.slow

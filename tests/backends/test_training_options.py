@@ -58,6 +58,18 @@ def test_gradients_are_clipped_to_max_grad_norm_before_the_step(tmp_path):
     assert seen == pytest.approx([0.05] * 3, rel=1e-3), (seen, logged)
 
 
+def test_tf32_and_the_optimizer_reach_the_trainer_arguments(tmp_path):
+    from tuneforge.api.finetune import FineTuneSpec
+    from tuneforge.backends.finetune import run
+
+    spec = FineTuneSpec.model_validate(finetune("lora").set("spec.resources.gpus", 1).set(
+        "spec.training", {"tf32": True, "optimizer": "paged_adamw_8bit", "maxGradNorm": 0.3})["spec"])
+    args = run._trainer_args(spec, tmp_path, has_eval=False, cuda=False)
+    assert (args["tf32"], args["optim"], args["max_grad_norm"]) == (True, "paged_adamw_8bit", 0.3)
+    unset = run._trainer_args(FineTuneSpec.model_validate(finetune("lora")["spec"]), tmp_path, has_eval=False, cuda=False)
+    assert "tf32" not in unset and unset["optim"] == "adamw_torch"
+
+
 def test_the_loss_watchdog_stops_a_diverging_run_and_keeps_the_last_good_checkpoint(tmp_path):
     # A learning rate two hundred times too high drives the loss up within a few steps.
     doc = finetune("full", name="diverge").set("spec.training", {
