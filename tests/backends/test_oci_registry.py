@@ -23,13 +23,6 @@ BUILTIN = {"uri": "builtin://smollm2-135m-instruct"}
 WRONG = "not-the-password-3f9a"
 
 
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    reg = registry_support.start(tmp_path_factory.mktemp("registry"))
-    yield reg
-    reg.stop()
-
-
 @pytest.fixture
 def env(registry, tmp_path, monkeypatch):
     # What the operator's secretKeyRef gives the worker for two docker-config Secrets.

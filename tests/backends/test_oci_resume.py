@@ -7,7 +7,6 @@ import hashlib
 import os
 
 import pytest
-from support import registry as registry_support
 from support.cutting_proxy import CuttingProxy
 
 from tuneforge.api.sources import SecretRef, secret_env
@@ -15,13 +14,6 @@ from tuneforge.errors import SourceError
 from tuneforge.sources import oci
 
 MIB = 1 << 20
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    reg = registry_support.start(tmp_path_factory.mktemp("registry"))
-    yield reg
-    reg.stop()
 
 
 @pytest.fixture

@@ -7,11 +7,10 @@ from typing import Any
 
 from ... import chat_templates
 from . import axolotl_datasets
-from .common import Reader, deepspeed_stage, model_uri, optimizer, precision, reconcile
+from .common import Reader, deepspeed, model_uri, optimizer, precision, reconcile, trainer_arguments
 
 TEMPLATES = {"chatml": "chatml", "llama3": "llama3", "phi_3": "phi3", "gemma": "gemma", "zephyr": "zephyr",
              "mistral_v1": "mistral", "tokenizer_default": chat_templates.OWN}
-SCHEDULERS = {"cosine", "linear", "constant", "constant_with_warmup", "polynomial", "inverse_sqrt", "cosine_with_restarts"}
 ATTENTION = {"flash_attention_2": "flash-attention-2", "sdpa": "sdpa", "eager": "eager"}
 NOT_SUPPORTED = {
     "dataset_prepared_path": "Axolotl's tokenized-data cache; tuneforge caches sources, not tokenized rows",
@@ -109,27 +108,12 @@ def _training(r: Reader) -> None:
     r.copy("sequence_len", t + "maxLength")
     r.copy("sample_packing", t + "packing")
     r.copy("micro_batch_size", t + "batchSize")
-    r.copy("gradient_accumulation_steps", t + "gradientAccumulationSteps")
     r.copy("num_epochs", t + "epochs", float)
-    r.copy("max_steps", t + "maxSteps")
-    r.copy("learning_rate", t + "learningRate", float)
-    scheduler = r.get("lr_scheduler")
-    if scheduler in SCHEDULERS:
-        r.put(t + "lrScheduler", scheduler)
-    elif scheduler is not None:
-        r.note(f"lr_scheduler: not supported: {scheduler} (tuneforge: {', '.join(sorted(SCHEDULERS))})")
+    trainer_arguments(r, "lr_scheduler")
     warmup = r.get("warmup_steps")
     if warmup is not None:  # a fraction here is a ratio in Axolotl's examples
         r.put(t + ("warmupRatio" if 0 < warmup < 1 else "warmupSteps"), warmup if 0 < warmup < 1 else int(warmup))
-    r.copy("warmup_ratio", t + "warmupRatio")
-    r.copy("weight_decay", t + "weightDecay")
     optimizer(r, "optimizer")
-    r.copy("max_grad_norm", t + "maxGradNorm")
-    r.copy("tf32", t + "tf32")
-    r.copy("seed", t + "seed")
-    r.copy("logging_steps", t + "loggingSteps")
-    r.copy("save_steps", t + "saveSteps")
-    r.copy("save_total_limit", t + "saveTotalLimit")
     r.copy("eval_steps", t + "evalSteps")
     if r.has("loss_watchdog_threshold"):
         r.put(t + "lossWatchdog.threshold", r.get("loss_watchdog_threshold"))
@@ -167,12 +151,7 @@ def _speed(r: Reader) -> None:
             r.note(f"plugins: not supported: {plugin} ({reason})")
     if liger:
         r.put(t + "ligerKernels", "on")
-    if r.has("deepspeed"):
-        settings = deepspeed_stage(r.get("deepspeed"))
-        if settings:
-            r.put("deepspeed", settings)
-        else:
-            r.note(f"deepspeed: not supported: {r.config['deepspeed']} (give the stage: deepspeed.stage)")
+    deepspeed(r)
 
 
 def _tokens(r: Reader) -> None:

@@ -94,8 +94,19 @@ def precision(bf16: Any, fp16: Any) -> str | None:
     return "fp32" if bf16 is False and fp16 in (False, None) else None
 
 
-def deepspeed_stage(path: str) -> dict[str, Any] | None:
-    """DeepSpeed settings from the peers' shipped config file names (zero2, ds_z3_offload_config, ...)."""
+def deepspeed(r: Reader) -> None:
+    """`deepspeed: <a config file>` as tuneforge's deepspeed settings, read from the peers' shipped file
+    names (zero2, zero3_bf16, ds_z3_offload_config, ...)."""
+    if not r.has("deepspeed"):
+        return
+    settings = _deepspeed_settings(r.get("deepspeed"))
+    if settings:
+        r.put("deepspeed", settings)
+    else:
+        r.note(f"deepspeed: not supported: {r.config['deepspeed']} (give the stage: deepspeed.stage)")
+
+
+def _deepspeed_settings(path: str) -> dict[str, Any] | None:
     name = Path(str(path)).name.lower()
     stage = 3 if re.search(r"(zero|_z)3", name) else 2 if re.search(r"(zero|_z)2", name) else None
     if stage is None:
@@ -144,3 +155,23 @@ def reconcile(r: Reader) -> None:
         del spec["training"]["optimizer"]
         r.note(f"optimizer: not supported: {optimizer} with DeepSpeed ZeRO, which keeps its own optimizer state; "
                "adamw_torch is used")
+
+
+SCHEDULERS = {"cosine", "linear", "constant", "constant_with_warmup", "polynomial", "inverse_sqrt", "cosine_with_restarts"}
+# transformers' TrainingArguments names both peers pass through -> training.<field>
+TRAINER_ARGUMENTS = {"gradient_accumulation_steps": "gradientAccumulationSteps", "max_steps": "maxSteps",
+                     "warmup_ratio": "warmupRatio", "weight_decay": "weightDecay", "max_grad_norm": "maxGradNorm",
+                     "tf32": "tf32", "seed": "seed", "logging_steps": "loggingSteps", "save_steps": "saveSteps",
+                     "save_total_limit": "saveTotalLimit"}
+
+
+def trainer_arguments(r: Reader, scheduler_key: str) -> None:
+    """The settings both peers name as transformers does, the learning rate, and the scheduler."""
+    for key, field in TRAINER_ARGUMENTS.items():
+        r.copy(key, f"training.{field}")
+    r.copy("learning_rate", "training.learningRate", float)
+    scheduler = r.get(scheduler_key)
+    if scheduler in SCHEDULERS:
+        r.put("training.lrScheduler", scheduler)
+    elif scheduler is not None:
+        r.note(f"{scheduler_key}: not supported: {scheduler} (tuneforge: {', '.join(sorted(SCHEDULERS))})")

@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from ... import chat_templates
-from .common import Reader, dataset_uri, deepspeed_stage, model_uri, optimizer, precision, reconcile
+from .common import Reader, dataset_uri, deepspeed, model_uri, optimizer, precision, reconcile, trainer_arguments
 
 # LLaMA-Factory template names -> tuneforge's; the rest are the model family's own template.
 TEMPLATES = {"chatml": "chatml", "llama3": "llama3", "phi": "phi3", "gemma": "gemma", "zephyr": "zephyr",
              "mistral": "mistral"}
 NOT_TEMPLATES = {"empty", "default", "alpaca", "vicuna"}
-SCHEDULERS = {"cosine", "linear", "constant", "constant_with_warmup", "polynomial", "inverse_sqrt", "cosine_with_restarts"}
 ATTENTION = {"fa2": "flash-attention-2", "sdpa": "sdpa", "disabled": "eager", "auto": "auto"}
 NOT_SUPPORTED = {
     "output_dir": "the output is spec.output (tuneforge import --output)",
@@ -197,25 +196,10 @@ def _training(r: Reader, method: str) -> None:
     t = "training."
     r.copy("cutoff_len", t + "maxLength")
     r.copy("per_device_train_batch_size", t + "batchSize")
-    r.copy("gradient_accumulation_steps", t + "gradientAccumulationSteps")
-    r.copy("learning_rate", t + "learningRate", float)
     r.copy("num_train_epochs", t + "epochs", float)
-    r.copy("max_steps", t + "maxSteps")
-    scheduler = r.get("lr_scheduler_type")
-    if scheduler in SCHEDULERS:
-        r.put(t + "lrScheduler", scheduler)
-    elif scheduler is not None:
-        r.note(f"lr_scheduler_type: not supported: {scheduler} (tuneforge: {', '.join(sorted(SCHEDULERS))})")
-    r.copy("warmup_ratio", t + "warmupRatio")
+    trainer_arguments(r, "lr_scheduler_type")
     r.copy("warmup_steps", t + "warmupSteps")
-    r.copy("weight_decay", t + "weightDecay")
     optimizer(r, "optim")
-    r.copy("max_grad_norm", t + "maxGradNorm")
-    r.copy("tf32", t + "tf32")
-    r.copy("seed", t + "seed")
-    r.copy("logging_steps", t + "loggingSteps")
-    r.copy("save_steps", t + "saveSteps")
-    r.copy("save_total_limit", t + "saveTotalLimit")
     strategy, steps = r.get("eval_strategy"), r.get("eval_steps")
     if steps is not None and strategy in (None, "steps"):
         r.put(t + "evalSteps", steps)
@@ -244,12 +228,7 @@ def _training(r: Reader, method: str) -> None:
             r.note(f"pref_loss: not supported: {loss} (tuneforge's DPO losses are TRL's: dpo.lossType)")
     r.copy("kto_chosen_weight", "kto.desirableWeight")
     r.copy("kto_rejected_weight", "kto.undesirableWeight")
-    if r.has("deepspeed"):
-        settings = deepspeed_stage(r.get("deepspeed"))
-        if settings:
-            r.put("deepspeed", settings)
-        else:
-            r.note(f"deepspeed: not supported: {r.config['deepspeed']} (give the stage: deepspeed.stage)")
+    deepspeed(r)
 
 
 def _template(r: Reader) -> None:
