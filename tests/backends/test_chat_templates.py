@@ -105,3 +105,20 @@ def test_a_template_from_another_family_needs_its_tokens(tmp_path):
 
     tok = AutoTokenizer.from_pretrained(out / "merged")
     assert [len(tok.encode(m, add_special_tokens=False)) for m in markers] == [1, 1, 1] and tok.eos_token == "<|eot_id|>"
+
+
+def test_a_dpo_reference_copy_gets_the_added_tokens_as_the_policy_has_them():
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from tuneforge.backends.finetune.trainers import _same_vocabulary
+
+    config = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=False)
+    torch.manual_seed(0)
+    policy, ref = LlamaForCausalLM(config), LlamaForCausalLM(config)
+    policy.resize_token_embeddings(67)
+    _same_vocabulary(ref, policy)
+    for get in ("get_input_embeddings", "get_output_embeddings"):
+        assert getattr(ref, get)().weight.shape[0] == 67
+        assert torch.equal(getattr(ref, get)().weight[64:], getattr(policy, get)().weight[64:])

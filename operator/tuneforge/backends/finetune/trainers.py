@@ -52,6 +52,7 @@ def build(spec, model, tokenizer, train_rows, eval_rows, args: dict[str, Any], n
             from transformers import AutoModelForCausalLM
 
             ref = AutoModelForCausalLM.from_pretrained(model.name_or_path)
+            _same_vocabulary(ref, model)
         return trl.DPOTrainer(model=model, ref_model=ref, args=trl.DPOConfig(**args), **common)
     if m == "orpo":
         from trl.experimental.orpo import ORPOConfig, ORPOTrainer
@@ -63,6 +64,21 @@ def build(spec, model, tokenizer, train_rows, eval_rows, args: dict[str, Any], n
         functions, _weights = trl_reward_functions((spec.grpo or GrpoSettings()).rewards)
         return trl.GRPOTrainer(model=model, reward_funcs=functions, args=trl.GRPOConfig(**args), **common)
     return trl.SFTTrainer(model=model, args=trl.SFTConfig(**args), **common)
+
+
+def _same_vocabulary(ref, model) -> None:
+    """The reference copy with the tokens specialTokens added, their rows as the policy starts with."""
+    import torch
+
+    old, size = ref.get_input_embeddings().num_embeddings, model.get_input_embeddings().num_embeddings
+    if size == old:
+        return
+    ref.resize_token_embeddings(size)
+    with torch.no_grad():
+        for get in ("get_input_embeddings", "get_output_embeddings"):
+            mine, theirs = getattr(ref, get)(), getattr(model, get)()
+            if mine is not None and theirs is not None:
+                mine.weight[old:] = theirs.weight[old:]
 
 
 def prepare_rows(spec, train_rows, eval_rows):
