@@ -39,12 +39,3 @@ def test_dpo_raises_the_reward_margin(root, tmp_path):
     assert margins[0] == 0.0, "the adapter starts as a no-op: policy equals reference"
     assert sum(margins[-5:]) / 5 > 0.02, margins
     assert sum(accuracies[-5:]) / 5 > 0.5, accuracies
-
-
-def test_assistant_only_loss_needs_template_markers(root, tmp_path):
-    from support.run import tuneforge
-
-    proc = tuneforge("run", str(root / "examples" / "finetune-lora-local.yaml"), "--output", str(tmp_path / "o"),
-                     "--set", "spec.training.assistantOnlyLoss=true", timeout=300)
-    assert proc.returncode == 2
-    assert "training.assistantOnlyLoss: this model's chat template does not mark assistant turns" in proc.stderr
