@@ -9,16 +9,8 @@ from typing import Any
 
 from ...api.columns import CANONICAL, OPTIONAL_FIELDS, ColumnMapping
 from ...errors import InputError
-from .row_shapes import RowProblem, reshape, source_fields
+from .row_shapes import FORMAT_FIELDS, RowProblem, reshape, source_fields
 
-REQUIRED_COLUMNS = {
-    "chat": ("messages",),
-    "instruction": ("prompt", "completion"),
-    "preference": ("prompt", "chosen", "rejected"),
-    "unpaired": ("prompt", "completion", "label"),
-    "verifiable": ("prompt", "answer"),
-    "text": ("text",),
-}
 SHOWN = 5  # rows named in a message about rows that do not fit
 LOADERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
@@ -90,7 +82,8 @@ def load_rows(path: Path, fmt: str, uri: str, seed: int, max_samples: int | None
     rows = rows.shuffle(seed=seed)
     if max_samples is not None:
         rows = rows.select(range(min(max_samples, len(rows))))
-    return rows.select_columns(list(REQUIRED_COLUMNS[canonical]))
+    # The canonical format's own fields (a system field is folded into the prompt by reshape).
+    return rows.select_columns([k for k in FORMAT_FIELDS[canonical] if k not in OPTIONAL_FIELDS])
 
 
 def _check_columns(names: list[str], fmt: str, columns: ColumnMapping, uri: str, field: str) -> None:
