@@ -102,6 +102,16 @@ CASES = [
     (merge("model_stock").set("spec.models", [{"model": {"uri": "hf://a/b"}}] * 3).set("spec.baseModel", {"uri": "hf://c/d"}),
      "spec.models: method model_stock needs at least 3 distinct models (base included), got 4 entries naming 2 distinct "
      "models: models[1] is the same model as models[0] (hf://a/b); models[2] is the same model as models[0] (hf://a/b)"),
+    # mergekit refuses two entries of one model ("Duplicate merge inputs"), whatever the method.
+    (merge("ties").set("spec.models", [{"model": {"uri": "hf://a/b"}, "parameters": {"weight": 0.5, "density": 0.5}}] * 2),
+     "spec.models[1].model: the same model as models[0] (hf://a/b): mergekit refuses duplicate merge inputs"),
+    (merge("linear").set("spec.models", [{"model": {"uri": "hf://a/b"}, "parameters": {"weight": 1}},
+                                         {"model": {"uri": "hf://c/d"}, "parameters": {"weight": 1}},
+                                         {"model": {"uri": "hf://a/b"}, "parameters": {"weight": 1}}]),
+     "spec.models[2].model: the same model as models[0] (hf://a/b)"),
+    (merge("slerp").drop("spec.models").set("spec.slices", [{"sources": [
+        {"model": {"uri": "hf://a/b"}, "layerRange": [0, 2]}, {"model": {"uri": "hf://a/b"}, "layerRange": [2, 4]}]}]),
+     "spec.slices[0].sources[1].model: the same model as slices[0].sources[0] (hf://a/b)"),
     (merge("passthrough").set("spec.slices", None), "spec.models: method passthrough needs models (or slices)"),
     (merge("passthrough").set("spec.models", [{"model": {"uri": "hf://a/b"}}, {"model": {"uri": "hf://c/d"}}]).drop("spec.slices"),
      "spec.slices: passthrough stacks layers: describe them with slices"),
@@ -146,3 +156,27 @@ def test_rules_in_separate_blocks_are_reported_together():
     )
     found = problems(doc)
     assert any(p.startswith("spec.models[1].model:") for p in found), found
+
+
+@pytest.mark.parametrize("models, base", [
+    (["hf://a/b", "hf://a/b"], "hf://c/d"),
+    (["hf://a/b", "hf://c/d"], "hf://c/d"),  # the base listed among the models too: mergekit allows it
+    (["hf://a/b", "hf://c/d", "hf://e/f"], "hf://c/d"),
+    (["hf://c/d", "hf://a/b", "hf://c/d"], "hf://a/b"),
+])
+def test_duplicate_inputs_are_refused_where_mergekit_refuses_them(models, base):
+    """The same inputs through mergekit's own check (its merge methods' InputContract, which mergekit
+    lists the base among the models for once): refused there exactly when tuneforge refuses them."""
+    from mergekit.merge_methods.base import InputContract
+
+    ids = list(models) + ([base] if base not in models else [])
+    try:
+        InputContract(base="required").validate_ids(ids, base)
+        refused = False
+    except ValueError as e:
+        assert "Duplicate merge inputs" in str(e)
+        refused = True
+    doc = merge("ties").set("spec.models", [{"model": {"uri": m}, "parameters": {"weight": 0.5, "density": 0.5}}
+                                            for m in models]).set("spec.baseModel", {"uri": base})
+    found = [p for p in problems(doc) if "duplicate merge inputs" in p]
+    assert bool(found) == refused, found

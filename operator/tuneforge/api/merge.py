@@ -157,6 +157,21 @@ class MergeSpec(JobSpec):
                 first[name] = where
         return f"got {len(written)} entries naming {distinct} distinct model{'s' * (distinct != 1)}: {'; '.join(same)}"
 
+    def _duplicate_inputs(self) -> Iterator[Issue]:
+        """mergekit refuses a merge whose inputs name one model twice ("Duplicate merge inputs"), every
+        method alike: models, and the sources of one slice (the base may also be listed in models)."""
+        groups = [("models", [item.model for item in self.models or []])]
+        groups += [(f"slices[{i}].sources", [src.model for src in sl.sources]) for i, sl in enumerate(self.slices or [])]
+        for field, models in groups:
+            first: dict[str, int] = {}
+            for j, model in enumerate(models):
+                name = model.describe()
+                if name in first:
+                    yield Issue(f"{field}[{j}].model", f"the same model as {field}[{first[name]}] ({name}): mergekit "
+                                "refuses duplicate merge inputs; list each model once (its weight says how much it counts)")
+                else:
+                    first[name] = j
+
     cel_rules = (
         {"rule": "self.method != 'slerp' || (has(self.models) && size(self.models) == 2)",
          "message": "slerp takes exactly two models", "fieldPath": ".models"},
@@ -187,6 +202,7 @@ class MergeSpec(JobSpec):
             names = [m.model.describe() for m in self.models]
             if self.base_model.describe() not in names:
                 yield Issue("baseModel", "slerp interpolates between its two models: baseModel must be one of them")
+        yield from self._duplicate_inputs()
         yield from self._non_base_problems(contract)
         yield from parameter_problems(self)
         if self.gate is not None:
