@@ -1,12 +1,14 @@
 """The Helm chart, checked with the real helm binary (v4, from scripts/kube-tools.sh)."""
 
 import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
 import kubernetes_validate
 import pytest
 import yaml
+from support.clusterkit import notes_manifest
 from support.podsecurity import violations
 
 from tuneforge.controller.settings import Settings, worker_images
@@ -104,6 +106,24 @@ def test_operator_pod_is_restricted_single_and_probed():
     assert env["TUNEFORGE_IMAGE_GGUF"] == "ghcr.io/tuneforge/gguf:0.1.0"
 
 
+def images(*args: str) -> dict[str, str]:
+    """The operator's image and each worker's, as the Deployment names them."""
+    container = next(d for d in render(*args) if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    found = {e["name"].removeprefix("TUNEFORGE_IMAGE_").lower(): e["value"] for e in container["env"]
+             if e["name"].startswith("TUNEFORGE_IMAGE_") and e["name"] != "TUNEFORGE_IMAGE_PULL_POLICY"}
+    return {"operator": container["image"], **found}
+
+
+def test_one_registry_value_names_every_image():
+    moved = images("--set", "imageRegistry=registry.example.com:5000/ml/tuneforge")
+    assert moved == {name: f"registry.example.com:5000/ml/tuneforge/{name}:0.1.0" for name in ("operator", *worker_images())}
+    # One image taken from elsewhere, with its own tag for all workers: the rest follow the registry.
+    mixed = images("--set", "imageRegistry=r.example/tf", "--set", "workers.images.gguf=mirror.example/gguf-cuda",
+                   "--set-string", "workers.tag=2", "--set", "operator.image.repository=o.example/op")
+    assert mixed["gguf"] == "mirror.example/gguf-cuda:2" and mixed["finetune"] == "r.example/tf/finetune:2"
+    assert mixed["operator"] == "o.example/op:0.1.0"
+
+
 def test_variants_render_what_they_promise():
     kinds = {name: sorted(d["kind"] for d in render(*args)) for name, args in VARIANTS.items()}
     assert "ServiceMonitor" in kinds["metrics"] and "ServiceMonitor" not in kinds["default"]
@@ -161,8 +181,38 @@ def test_crds_in_the_chart_are_the_generated_ones():
     (["--set", "modelCache.sizee=1Gi"], "at '/modelCache': additional properties 'sizee' not allowed"),
     (["--set", "workers.defaults.gguf.nodeSelector.pool=1"], "at '/workers/defaults/gguf/nodeSelector/pool': got number, want string"),
     (["--set", "workers.defaults.merge.resources.requests.cpu=2"], "at '/workers/defaults': additional properties 'merge' not allowed"),
+    (["--set", "imageRegistry=registry.example.com/ml/"], "at '/imageRegistry': 'registry.example.com/ml/' does not match pattern"),
+    (["--set", "imageRegistry=https://registry.example.com"], "at '/imageRegistry': 'https://registry.example.com' does not match pattern"),
 ])
 def test_bad_values_are_refused_with_the_field_named(args, message):
     proc = template(*args)
     assert proc.returncode != 0
     assert message in proc.stderr, proc.stderr
+
+
+def notes(*args: str) -> str:
+    proc = subprocess.run([helm(), "install", "tf", str(CHART), "--dry-run=client", "--namespace", "tuneforge", *args],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.split("\nNOTES:\n", 1)[1]
+
+
+@pytest.mark.parametrize("args", [[], ["--set", "defaultOutputClaim=outputs"]], ids=["own-claim", "default-claim"])
+def test_notes_show_the_quickstart_inline_and_it_validates(args, tmp_path):
+    """What NOTES.txt tells a user to apply needs no URL of this repository: it is the quickstart
+    (examples/quickstart.yaml), with an output on a claim where the release names none, and valid."""
+    text = notes(*args)
+    assert "http" not in text, text
+    manifest = notes_manifest(text)
+    shown = list(yaml.safe_load_all(manifest))
+    quickstart = list(yaml.safe_load_all((ROOT / "examples" / "quickstart.yaml").read_text()))
+    for doc, example in zip(shown, quickstart, strict=True):
+        uri = doc["spec"].get("output", {}).pop("uri", None)
+        if not doc["spec"].get("output", True):
+            del doc["spec"]["output"]
+        assert uri == (None if args else f"pvc://models/{doc['metadata']['name']}")
+        assert doc == example
+    (tmp_path / "notes.yaml").write_text(manifest)
+    proc = subprocess.run([sys.executable, "-m", "tuneforge.cli", "validate", str(tmp_path / "notes.yaml")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
