@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from support import cluster as control_plane
-from support import images, realnode
-from support.clusterkit import OPERATOR_NAMESPACE, RELEASE_VALUES, ROOT, Kube, real_node_values
+from support import images
+from support.clusterkit import CHART_VERSION, OPERATOR_NAMESPACE, RELEASE_VALUES, ROOT, Kube, real_node_values
 from support.images import Buildah
 
 
@@ -80,8 +80,8 @@ def real_kube(tmp_path_factory) -> Kube:
                                 check=True).stdout.strip())
     running = control_plane.start(root, real_node=True)
     try:
-        for ref in refs:
-            realnode.push(running, buildah, ref)
+        # As a user publishes them: every image the node runs and the chart, to its registry.
+        buildah.publish(f"{running.registry}/tuneforge", tuple(ref.split("/")[-1].split(":")[0] for ref in refs))
         yield Kube(running, tools)
     finally:
         control_plane.stop(root)
@@ -89,10 +89,11 @@ def real_kube(tmp_path_factory) -> Kube:
 
 @pytest.fixture(scope="session")
 def real_operator(real_kube: Kube) -> Kube:
-    """The chart installed as a user with a private registry would: the operator's image and the
-    workers' named by values (the node's registry); the operator's own container runs the image as a
-    Deployment's pod, probed and scraped."""
+    """The chart installed as a user with a private registry would: `helm install oci://` of the chart
+    scripts/publish pushed there, which names that registry's images itself; the operator's own
+    container runs the image as a Deployment's pod, probed and scraped."""
     install_crds(real_kube)
-    real_kube.helm("install", "tf", str(ROOT / "charts" / "tuneforge"), "-n", OPERATOR_NAMESPACE, "--create-namespace",
-                   *real_node_values(real_kube.cluster.registry), "--wait", "--timeout", "600s")
+    real_kube.helm("install", "tf", f"oci://{real_kube.cluster.registry}/tuneforge/charts/tuneforge",
+                   "--version", CHART_VERSION, "--plain-http", "-n", OPERATOR_NAMESPACE, "--create-namespace",
+                   *real_node_values(), "--wait", "--timeout", "600s")
     return real_kube

@@ -12,7 +12,7 @@ import pytest
 from support import kueue
 from support.builders import quantize
 from support.clusterkit import (FEW_STEPS, OPERATOR, OPERATOR_NAMESPACE, describe, eventually, finetune, finished,
-                                host_claims, kustomized, restricted_namespace)
+                                host_claims, kustomized, notes_manifest, restricted_namespace)
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,9 @@ def test_the_quickstart_runs_in_the_images_as_uid_1000_sharing_the_model_cache(r
     kube = real_operator
     ns = restricted_namespace(kube, "images")
     volumes = host_claims(kube, ns, "outputs", "model-cache")
-    kube.kubectl("apply", "-k", str(kustomized(tmp_path, ns, FEW_STEPS)), check=True)
+    # The manifest the release's NOTES show (the quickstart, no URL of this repository), as applied.
+    notes = kube.helm("get", "notes", "tf", "-n", OPERATOR_NAMESPACE).stdout
+    kube.kubectl("apply", "-k", str(kustomized(tmp_path, ns, FEW_STEPS, text=notes_manifest(notes))), check=True)
     finished(kube, ns, "ftj/quickstart", "qj/quickstart-gguf", timeout=1500)
 
     # The result reached status through the termination-message file the kubelet created.

@@ -85,14 +85,25 @@ def finetune(name: str, **spec) -> dict:
     return doc
 
 
-def kustomized(tmp_path: Path, namespace: str, patches: list[dict], example: str = "quickstart.yaml") -> Path:
-    """An example (examples/quickstart.yaml) as `kubectl apply -k` takes it: in `namespace`, with `patches`."""
+def kustomized(tmp_path: Path, namespace: str, patches: list[dict], example: str = "quickstart.yaml",
+               text: str | None = None) -> Path:
+    """An example (examples/quickstart.yaml, or `text` in its place) as `kubectl apply -k` takes it: in
+    `namespace`, with `patches`."""
     folder = tmp_path / "kustomize"
     folder.mkdir()
-    shutil.copy(ROOT / "examples" / example, folder / example)
+    if text is None:
+        shutil.copy(ROOT / "examples" / example, folder / example)
+    else:
+        (folder / example).write_text(text)
     (folder / "kustomization.yaml").write_text(yaml.safe_dump({
         "namespace": namespace, "resources": [example], "patches": patches}))
     return folder
+
+
+def notes_manifest(notes: str) -> str:
+    """The manifest the chart's NOTES.txt tells a user to apply (its `kubectl apply -f - <<'YAML'`)."""
+    body = notes.split("<<'YAML'\n", 1)[1].split("\n  YAML\n", 1)[0]
+    return "\n".join(line.removeprefix("  ") for line in body.splitlines()) + "\n"
 
 
 def replace(kind: str, name: str, path: str, value) -> dict:
@@ -133,6 +144,8 @@ def describe(kube: Kube, ns: str) -> str:
 
 
 OPERATOR_NAMESPACE, OPERATOR = "tuneforge-system", "tf-tuneforge"  # the release the operator fixture installs
+# The chart's version, as scripts/publish pushes it (Chart.yaml's `version`).
+CHART_VERSION = yaml.safe_load((ROOT / "charts" / "tuneforge" / "Chart.yaml").read_text())["version"]
 RELEASE_VALUES = ("--set", "defaultOutputClaim=outputs", "--set", "metrics.enabled=false")  # and its values
 # What the quickstart's two steps ask of a 2-core test machine, in place of the chart's GPU-node defaults.
 SMALL_WORKER = {"resources": {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "8Gi"}}}
@@ -144,15 +157,12 @@ def worker(backend: str) -> dict:
     return {**SMALL_WORKER, **(OFF_GPU if backend == "finetune" else {})}
 
 
-def real_node_values(registry: str, tag: str = "test") -> list[str]:
-    """The chart's values for the real node: images from its registry, small workers, the claims the
-    tests create."""
-    values = ["--set", "defaultOutputClaim=outputs", "--set", "modelCache.existingClaim=model-cache",
-              "--set", f"operator.image.repository={registry}/tuneforge/operator", "--set", f"operator.image.tag={tag}",
-              "--set", f"workers.tag={tag}"]
+def real_node_values() -> list[str]:
+    """The chart's values for the real node beside what scripts/publish wrote into it (the registry,
+    the images' tag): small workers, the claims the tests create."""
+    values = ["--set", "defaultOutputClaim=outputs", "--set", "modelCache.existingClaim=model-cache"]
     for backend in ("finetune", "gguf"):  # the quickstart's workers
-        values += ["--set", f"workers.images.{backend}={registry}/tuneforge/{backend}",
-                   "--set-json", f"workers.defaults.{backend}={json.dumps(worker(backend))}"]
+        values += ["--set-json", f"workers.defaults.{backend}={json.dumps(worker(backend))}"]
     return values
 
 
