@@ -144,6 +144,10 @@ class Buildah:
         tools = subprocess.run([str(ROOT / "scripts" / "kube-tools.sh")], capture_output=True, text=True, check=True)
         env = {**self.env, "HELM": str(Path(tools.stdout.strip()) / "helm")}
         result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
+        # The registry's names (its port changes every run) would keep every run's images in this
+        # storage; the localhost/ names keep the build's cache.
+        subprocess.run([*self.command, "rmi", *(f"{registry}/{name}:{tag}" for name in names)], capture_output=True,
+                       env=self.env)
         if result.returncode != 0:
             raise BuildError(f"scripts/publish failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
 
