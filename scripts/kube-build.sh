@@ -20,9 +20,18 @@ root=${TUNEFORGE_KUBE_CACHE:-$HOME/.cache/tuneforge/kube}/$KUBE_VERSION
 bin=$root/bin
 # The scheduler, the kubelet and kube-proxy serve the real-node mode (scripts/kube-cluster.sh up --real-node).
 commands=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
-missing=()
-for b in "${commands[@]}"; do [ -x "$bin/$b" ] || missing+=("$b"); done
-if [ ${#missing[@]} -eq 0 ] && [ -x "$bin/etcd" ]; then echo "$bin"; exit 0; fi
+have_all() {
+    missing=()
+    for b in "${commands[@]}"; do [ -x "$bin/$b" ] || missing+=("$b"); done
+    [ ${#missing[@]} -eq 0 ] && [ -x "$bin/etcd" ]
+}
+if have_all; then echo "$bin"; exit 0; fi
+# One build at a time: scripts/test starts one ahead, while the environments are made, and the
+# tests' control plane asks again; the second waits for the first and finds the binaries.
+mkdir -p "$root"
+exec 9>"$root/.build.lock"
+flock 9
+if have_all; then echo "$bin"; exit 0; fi
 
 export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
 started=$(date +%s)

@@ -27,6 +27,8 @@ def pytest_configure(config):
     # Registered here rather than in pyproject.toml, whose every byte keys the cached environments.
     config.addinivalue_line("markers", "quickstart_node: a real-node test that CI runs too "
                                        "(TUNEFORGE_REAL_NODE=quickstart, .ci/run)")
+    # pytest-xdist registers it too, but the operator's environment runs these hooks without xdist.
+    config.addinivalue_line("markers", "xdist_group(name): tests that run in one pytest-xdist worker")
 
 
 REAL_NODE_HELP = "TUNEFORGE_REAL_NODE=1 scripts/test tests/e2e/test_real_node.py (about 40 GB of disk; docs/development.md)"
@@ -56,9 +58,29 @@ def disk_short_of(needed: int) -> str | None:
             f"{needed / 2**30:.0f} GiB its images take, with at least {REAL_NODE_FREE >> 30} GiB free")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
 def pytest_collection_modifyitems(session, config, items):
-    """The real node's tests run last; their images (several GB each) and add-ons are built meanwhile
-    by a background process on the core the rest of the suite leaves idle. TUNEFORGE_REAL_NODE=1 runs
+    group_for_workers(items)
+    real_node_last(items)
+
+
+def group_for_workers(items) -> None:
+    """What runs in one pytest-xdist worker (scripts/test runs the suite on every core, --dist
+    loadgroup): the control plane's tests, one cluster per run, in the first worker, which takes the
+    biggest group first; a module whose tests share a module-scoped fixture (a trained model, a server)
+    stays together so that fixture is made once. Every other test goes to whichever worker is free."""
+    for item in items:
+        if item.path.parent.name == "e2e":
+            item.add_marker(pytest.mark.xdist_group("cluster"))
+            continue
+        defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        if any(d.scope in ("module", "class", "package") for chain in defs.values() for d in chain):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def real_node_last(items) -> None:
+    """The real node's tests run last (of the cluster's group); their images (several GB each) and
+    add-ons are built meanwhile by a background process beside the suite's workers. TUNEFORGE_REAL_NODE=1 runs
     them all; =quickstart (CI, .ci/run) those marked `quickstart_node`: the operator's Deployment and
     the quickstart on real containers. The others are skipped, saying how to run them
     (docs/development.md, "A real node")."""

@@ -74,7 +74,8 @@ def real_kube(tmp_path_factory) -> Kube:
     kube-scheduler) and the operator image and the quickstart's worker images built by buildah from
     their Dockerfiles (CPU builds on a Debian base), pushed to the node's loopback registry."""
     buildah = Buildah()
-    refs = images.built()
+    # Bounded: a build that has not ended by then fails the run with its log, not CI's whole budget.
+    refs = images.built(timeout=1800)
     root = tmp_path_factory.mktemp("realcluster")
     tools = Path(subprocess.run([str(ROOT / "scripts" / "kube-tools.sh")], capture_output=True, text=True,
                                 check=True).stdout.strip())

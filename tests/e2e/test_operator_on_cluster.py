@@ -29,7 +29,9 @@ def test_each_kind_gets_one_owned_job_with_its_backends_image(operator):
     ns = restricted_namespace(operator, "kinds")
     docs = [finetune("ft", runPolicy=HELD),
             merge("linear", "mj").drop("spec.baseModel")
-            .set("spec.models", [{"model": BUILTIN_MODEL, "parameters": {"weight": 0.5}}] * 2)
+            # Two distinct inputs (mergekit refuses one model twice); the hub's is never fetched while held.
+            .set("spec.models", [{"model": BUILTIN_MODEL, "parameters": {"weight": 0.5}},
+                                 {"model": {"uri": "hf://HuggingFaceTB/SmolLM2-135M"}, "parameters": {"weight": 0.5}}])
             .set("spec.runPolicy", HELD),
             quantize(name="qj").set("spec.runPolicy", HELD)]
     apply(operator, ns, *docs)
