@@ -17,6 +17,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from support import workers  # noqa: E402 (needs the path above)
+
 
 @pytest.fixture(scope="session")
 def root() -> Path:
@@ -27,8 +29,7 @@ def pytest_configure(config):
     # Registered here rather than in pyproject.toml, whose every byte keys the cached environments.
     config.addinivalue_line("markers", "quickstart_node: a real-node test that CI runs too "
                                        "(TUNEFORGE_REAL_NODE=quickstart, .ci/run)")
-    # pytest-xdist registers it too, but the operator's environment runs these hooks without xdist.
-    config.addinivalue_line("markers", "xdist_group(name): tests that run in one pytest-xdist worker")
+    workers.configure(config)
 
 
 REAL_NODE_HELP = "TUNEFORGE_REAL_NODE=1 scripts/test tests/e2e/test_real_node.py (about 40 GB of disk; docs/development.md)"
@@ -58,24 +59,14 @@ def disk_short_of(needed: int) -> str | None:
             f"{needed / 2**30:.0f} GiB its images take, with at least {REAL_NODE_FREE >> 30} GiB free")
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
 def pytest_collection_modifyitems(session, config, items):
-    group_for_workers(items)
     real_node_last(items)
+    workers.record(items)
 
 
-def group_for_workers(items) -> None:
-    """What runs in one pytest-xdist worker (scripts/test runs the suite on every core, --dist
-    loadgroup): the control plane's tests, one cluster per run, in the first worker, which takes the
-    biggest group first; a module whose tests share a module-scoped fixture (a trained model, a server)
-    stays together so that fixture is made once. Every other test goes to whichever worker is free."""
-    for item in items:
-        if item.path.parent.name == "e2e":
-            item.add_marker(pytest.mark.xdist_group("cluster"))
-            continue
-        defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
-        if any(d.scope in ("module", "class", "package") for chain in defs.values() for d in chain):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+@pytest.hookimpl(optionalhook=True)  # the operator's environment has no pytest-xdist
+def pytest_xdist_make_scheduler(config, log):
+    return workers.scheduler(config, log) if config.getoption("dist") == "loadgroup" else None
 
 
 def real_node_last(items) -> None:
