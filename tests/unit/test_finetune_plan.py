@@ -55,3 +55,27 @@ def test_deepspeed_config_from_spec():
 
 def test_registry_routes_every_kind():
     assert backend_for(parse(dict(finetune("qlora")))[0]).name == "finetune"
+
+
+def test_only_a_quantized_base_or_a_bitsandbytes_optimizer_loads_bitsandbytes():
+    import importlib.util
+    import sys
+
+    from tuneforge.backends.finetune.run import _without_bitsandbytes
+
+    needs = [finetune("qlora"), finetune("lora").set("spec.quantization", {"bits": 8}),
+             finetune("lora").set("spec.training.optimizer", "adamw_bnb_8bit")]
+    plain = spec_of(finetune("lora"))
+    before = sys.modules.pop("bitsandbytes", "absent")
+    try:
+        for doc in needs:
+            assert spec_of(doc).uses_bitsandbytes()
+            _without_bitsandbytes(spec_of(doc))
+            assert "bitsandbytes" not in sys.modules
+        assert not plain.uses_bitsandbytes()
+        _without_bitsandbytes(plain)
+        assert sys.modules["bitsandbytes"] is None and importlib.util.find_spec("bitsandbytes") is None
+    finally:  # later tests in this process import it for real
+        sys.modules.pop("bitsandbytes", None)
+        if before != "absent":
+            sys.modules["bitsandbytes"] = before

@@ -125,6 +125,10 @@ class FineTuneSpec(JobSpec):
         listed = self.data()
         return CANONICAL[listed[0][1].format] if listed else "chat"
 
+    def uses_bitsandbytes(self) -> bool:
+        """A quantized base or one of bitsandbytes' optimizers: the only parts of a job that need it."""
+        return self.quantization is not None or self.training.optimizer in BNB_OPTIMIZERS
+
     def trains_adapter(self) -> bool:
         return self.method in ("lora", "qlora") or (self.method in PREFERENCE_METHODS and self.adapter != "none")
 

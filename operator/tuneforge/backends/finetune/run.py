@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,16 @@ def _trainer_args(spec, checkpoints: Path, has_eval: bool, cuda: bool) -> dict[s
     return args
 
 
+def _without_bitsandbytes(spec) -> None:
+    """peft and transformers import bitsandbytes whenever it is installed, and its import compiles
+    kernels with torch.compile (about 3 s of every worker's start, and a warning about missing CPU
+    kernels); a job that quantizes nothing and uses none of its optimizers is told it is absent."""
+    if not spec.uses_bitsandbytes() and "bitsandbytes" not in sys.modules:
+        sys.modules["bitsandbytes"] = None  # importlib.util.find_spec then answers None, as for a missing package
+
+
 def run(job: FineTuneJob, raw: dict[str, Any], output: Path, reporter: Reporter) -> dict[str, Any]:
+    _without_bitsandbytes(job.spec)
     import torch
     from transformers import PrinterCallback
 
