@@ -21,6 +21,11 @@ CACHE_ENV = "TUNEFORGE_CACHE"
 WORKER_MODULE = ("-m", "tuneforge.worker", "--spec", SPEC_PATH)
 WORKER_COMMAND = ("python", *WORKER_MODULE)
 
+# The container's CPU limit in whole cores (the downward API's limits.cpu, rounded up; the node's
+# allocatable CPUs where the pod sets no limit): a worker runs this many threads, not one per core
+# of the node, which a cgroup quota would then throttle.
+CPU_LIMIT_ENV = "TUNEFORGE_CPU_LIMIT"
+
 # Set on multi-node Jobs: the DNS name of the pod with completion index 0, and its rendezvous port.
 RENDEZVOUS_ENV = "TUNEFORGE_RENDEZVOUS_HOST"
 RENDEZVOUS_PORT = 29500

@@ -13,6 +13,8 @@ import math
 import os
 from pathlib import Path
 
+from .contract import CPU_LIMIT_ENV
+
 
 def affinity() -> set[int]:
     if hasattr(os, "sched_getaffinity"):
@@ -45,9 +47,18 @@ def physical_cores(cpus: set[int], sysfs: Path = Path("/sys/devices/system/cpu")
     return len(cores) or None
 
 
+def pod_limit() -> int | None:
+    """A worker pod's CPU limit, as the operator passes it (contract.CPU_LIMIT_ENV): the cgroup's
+    quota, which a container on cgroup v1 (or without its own cgroup namespace) cannot read."""
+    try:
+        return max(1, int(os.environ[CPU_LIMIT_ENV]))
+    except (KeyError, ValueError):
+        return None
+
+
 def usable_cores() -> int:
     cpus = affinity()
-    return max(1, min(len(cpus), cgroup_quota() or len(cpus), physical_cores(cpus) or len(cpus)))
+    return max(1, min(len(cpus), cgroup_quota() or len(cpus), physical_cores(cpus) or len(cpus), pod_limit() or len(cpus)))
 
 
 def worker_threads() -> int:

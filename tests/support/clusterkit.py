@@ -146,9 +146,15 @@ def describe(kube: Kube, ns: str) -> str:
 OPERATOR_NAMESPACE, OPERATOR = "tuneforge-system", "tf-tuneforge"  # the release the operator fixture installs
 # The chart's version, as scripts/publish pushes it (Chart.yaml's `version`).
 CHART_VERSION = yaml.safe_load((ROOT / "charts" / "tuneforge" / "Chart.yaml").read_text())["version"]
-RELEASE_VALUES = ("--set", "defaultOutputClaim=outputs", "--set", "metrics.enabled=false")  # and its values
+BACKENDS = ("finetune", "mergekit", "gguf", "awq", "autoawq", "exl2")
+# One CPU per worker pod on the 2-core test machine, as a platform team caps pods on a shared node:
+# the worker then runs one thread (tuneforge/cpus.py), beside the suite's other pytest worker,
+# instead of one per core with both spinning for the same two cores.
+ONE_CPU = tuple(a for b in BACKENDS for a in ("--set", f"workers.defaults.{b}.resources.requests.cpu=1",
+                                              "--set", f"workers.defaults.{b}.resources.limits.cpu=1"))
+RELEASE_VALUES = ("--set", "defaultOutputClaim=outputs", "--set", "metrics.enabled=false", *ONE_CPU)  # and its values
 # What the quickstart's two steps ask of a 2-core test machine, in place of the chart's GPU-node defaults.
-SMALL_WORKER = {"resources": {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "8Gi"}}}
+SMALL_WORKER = {"resources": {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "8Gi"}}}
 # null removes the chart's GPU nodeSelector and toleration of fine-tuning (helm merges values key by key).
 OFF_GPU = {"nodeSelector": None, "tolerations": None}
 

@@ -31,6 +31,7 @@ import base64
 import datetime as dt
 import http.server
 import json
+import math
 import os
 import re
 import shlex
@@ -71,6 +72,16 @@ def expand(text: str, env: dict[str, str]) -> str:
             return "$"
         return env.get(match.group(1), match.group(0))
     return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)", one, text)
+
+
+def allocatable() -> tuple[int, int]:
+    """What this node offers pods: every CPU and all the memory of the machine."""
+    return os.cpu_count() or 1, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def cores(value: str) -> float:
+    """CPUs of a Kubernetes CPU quantity (250m, 1.5, 2)."""
+    return int(value[:-1]) / 1000 if value.endswith("m") else float(value)
 
 
 def quantity(value: str) -> int:
@@ -164,7 +175,23 @@ class Pod:
                     env[item["name"]] = value
             elif "fieldRef" in source:
                 env[item["name"]] = self.field(source["fieldRef"]["fieldPath"])
+            elif "resourceFieldRef" in source:
+                env[item["name"]] = self.resource_field(source["resourceFieldRef"])
         return env
+
+    def resource_field(self, ref: dict[str, Any]) -> str:
+        """The downward API's resourceFieldRef as the kubelet resolves it: the container's request or
+        limit (a missing limit is the node's allocatable amount) over the divisor, rounded up."""
+        kind, _, name = ref["resource"].partition(".")
+        divisor = str(ref.get("divisor") or "1")  # the API server stores an unset divisor as "0", meaning 1
+        if name not in ("cpu", "memory") or kind not in ("limits", "requests"):
+            raise ValueError(f"resourceFieldRef {ref['resource']} is not supported by this node")
+        value = ((self.container.get("resources") or {}).get(kind) or {}).get(name)
+        if name == "cpu":
+            amount = cores(str(value)) if value is not None else (allocatable()[0] if kind == "limits" else 0)
+            return str(math.ceil(amount / (cores(divisor) or 1)))
+        amount = quantity(str(value)) if value is not None else (allocatable()[1] if kind == "limits" else 0)
+        return str(math.ceil(amount / (quantity(divisor) or 1)))
 
     def volumes(self) -> dict[str, Path]:
         """Each volume as a folder on this machine, filled as the kubelet fills it."""
@@ -458,7 +485,7 @@ class Node:
         self.heartbeat()
 
     def heartbeat(self) -> None:
-        cpus, memory = os.cpu_count() or 1, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        cpus, memory = allocatable()
         capacity = {"cpu": str(cpus), "memory": str(memory), "pods": "110", "ephemeral-storage": "100Gi"}
         self.api.call("PATCH", f"/api/v1/nodes/{NODE}/status", {"status": {
             "capacity": capacity, "allocatable": capacity,

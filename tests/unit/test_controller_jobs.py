@@ -207,7 +207,7 @@ def test_tracking_and_checkpoint_secrets_and_the_grace_period():
     doc.set("spec.checkpoints", {"uri": "s3://ckpt/run", "secretRef": {"name": "ckpt-s3"}, "gracePeriodSeconds": 90})
     _, _, job = build(doc)
     pod = job["spec"]["template"]["spec"]
-    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in pod["containers"][0]["env"] if "valueFrom" in e}
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in pod["containers"][0]["env"] if "secretKeyRef" in e.get("valueFrom", {})}
     for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
         assert env[secret_env("mlflow-creds", key)] == {"name": "mlflow-creds", "key": key, "optional": True}
     assert env[secret_env("ckpt-s3", "AWS_SECRET_ACCESS_KEY")] == {"name": "ckpt-s3", "key": "AWS_SECRET_ACCESS_KEY"}
@@ -216,3 +216,12 @@ def test_tracking_and_checkpoint_secrets_and_the_grace_period():
     assert "terminationGracePeriodSeconds" not in build(quantize("gguf"))[2]["spec"]["template"]["spec"]
     rules = job["spec"]["podFailurePolicy"]["rules"]
     assert {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]} in rules
+
+
+def test_the_worker_is_told_its_cpu_limit_through_the_downward_api():
+    _, _, job = build(finetune("lora").set("spec.resources", {"cpu": 3}))
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["TUNEFORGE_CPU_LIMIT"]["valueFrom"] == {"resourceFieldRef": {"containerName": container["name"],
+                                                                            "resource": "limits.cpu"}}
+    assert container["resources"]["limits"]["cpu"] == "3"

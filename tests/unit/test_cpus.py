@@ -27,3 +27,12 @@ def test_the_users_setting_wins(monkeypatch):
     assert 1 <= cpus.usable_cores() <= len(cpus.affinity())
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert cpus.worker_threads() == 3
+
+
+def test_a_pods_cpu_limit_caps_the_threads(monkeypatch):
+    monkeypatch.setenv("TUNEFORGE_CPU_LIMIT", "1")
+    assert cpus.usable_cores() == 1 and cpus.thread_env({}) == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    monkeypatch.delenv("TUNEFORGE_CPU_LIMIT")
+    unlimited = cpus.usable_cores()
+    monkeypatch.setenv("TUNEFORGE_CPU_LIMIT", "100000")  # a pod without a limit: the node's allocatable CPUs
+    assert cpus.usable_cores() == unlimited

@@ -18,7 +18,7 @@ from ..api.constants import (
 from ..api.resource import Resource
 from ..api.sources import secret_env
 from ..backends.worker_plan import WorkerPlan
-from ..contract import CACHE_DIR, CACHE_ENV, EXIT_GATE_FAILED, EXIT_INVALID, PVC_ROOT, PVC_ROOT_ENV, RENDEZVOUS_ENV, SPEC_DIR, SPEC_FILE
+from ..contract import CACHE_DIR, CACHE_ENV, CPU_LIMIT_ENV, EXIT_GATE_FAILED, EXIT_INVALID, PVC_ROOT, PVC_ROOT_ENV, RENDEZVOUS_ENV, SPEC_DIR, SPEC_FILE
 from .settings import Settings
 
 SHORT_KIND = {"FineTuneJob": "ftj", "MergeJob": "mj", "QuantizeJob": "qj"}
@@ -137,7 +137,8 @@ def _env(resource: Resource, plan: WorkerPlan, name: str) -> list[dict[str, Any]
     several nodes, the rendezvous host."""
     env = [{"name": k, "value": v} for k, v in sorted(plan.env.items())]
     env += [{"name": CACHE_ENV, "value": CACHE_DIR}, {"name": PVC_ROOT_ENV, "value": PVC_ROOT},
-            {"name": "HF_HOME", "value": f"{CACHE_DIR}/huggingface"}]
+            {"name": "HF_HOME", "value": f"{CACHE_DIR}/huggingface"},
+            {"name": CPU_LIMIT_ENV, "valueFrom": {"resourceFieldRef": {"containerName": "worker", "resource": "limits.cpu"}}}]
     for source in _sources(resource.spec):
         env += [e for e in _secret_env(source.uri, source.secret_ref) if e["name"] not in {x["name"] for x in env}]
     if plan.nodes > 1:

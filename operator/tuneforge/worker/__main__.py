@@ -16,6 +16,7 @@ import traceback
 from ..api.manifest import load_file
 from ..backends import backend_for
 from ..contract import EXIT_GATE_FAILED, EXIT_INVALID, EXIT_PREEMPTED, REMOTE_SCHEMES
+from ..cpus import thread_env
 from ..errors import InputError, Preempted
 from . import record
 from .outputs import guard_finished_output, guard_remote_output, output_dir, publish
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", required=True, help="the resource as JSON or YAML")
     parser.add_argument("--output", help="output folder (default: from spec.output.uri)")
     args = parser.parse_args(argv)
+    # Before torch loads OpenMP: in a pod, one thread per core of its CPU limit, not of the node.
+    os.environ.update(thread_env(os.environ))
 
     docs = load_file(args.spec)
     if len(docs) != 1 or docs[0].resource is None:
