@@ -20,6 +20,8 @@ CACHE_ENV = "TUNEFORGE_CACHE"
 # How a pod starts the worker (torchrun takes `python`'s place for several processes).
 WORKER_MODULE = ("-m", "tuneforge.worker", "--spec", SPEC_PATH)
 WORKER_COMMAND = ("python", *WORKER_MODULE)
+# The worker pod's one container: its logs, its exit codes in the failure policy, its CPU limit.
+WORKER_CONTAINER = "worker"
 
 # The container's CPU limit in whole cores (the downward API's limits.cpu, rounded up; the node's
 # allocatable CPUs where the pod sets no limit): a worker runs this many threads, not one per core

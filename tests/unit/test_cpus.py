@@ -30,6 +30,10 @@ def test_the_users_setting_wins(monkeypatch):
 
 
 def test_a_pods_cpu_limit_caps_the_threads(monkeypatch):
+    # A 4-core node seen whole by the pod (no cgroup quota it can read), whatever machine runs this.
+    monkeypatch.setattr(cpus, "affinity", lambda: {0, 1, 2, 3})
+    monkeypatch.setattr(cpus, "cgroup_quota", lambda: None)
+    monkeypatch.setattr(cpus, "physical_cores", lambda _: None)
     monkeypatch.setenv("TUNEFORGE_CPU_LIMIT", "1")
     assert cpus.usable_cores() == 1 and cpus.thread_env({}) == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     monkeypatch.delenv("TUNEFORGE_CPU_LIMIT")

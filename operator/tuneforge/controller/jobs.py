@@ -18,7 +18,8 @@ from ..api.constants import (
 from ..api.resource import Resource
 from ..api.sources import secret_env
 from ..backends.worker_plan import WorkerPlan
-from ..contract import CACHE_DIR, CACHE_ENV, CPU_LIMIT_ENV, EXIT_GATE_FAILED, EXIT_INVALID, PVC_ROOT, PVC_ROOT_ENV, RENDEZVOUS_ENV, SPEC_DIR, SPEC_FILE
+from ..contract import (CACHE_DIR, CACHE_ENV, CPU_LIMIT_ENV, EXIT_GATE_FAILED, EXIT_INVALID, PVC_ROOT, PVC_ROOT_ENV, RENDEZVOUS_ENV,
+                        SPEC_DIR, SPEC_FILE, WORKER_CONTAINER)
 from .settings import Settings
 
 SHORT_KIND = {"FineTuneJob": "ftj", "MergeJob": "mj", "QuantizeJob": "qj"}
@@ -138,7 +139,7 @@ def _env(resource: Resource, plan: WorkerPlan, name: str) -> list[dict[str, Any]
     env = [{"name": k, "value": v} for k, v in sorted(plan.env.items())]
     env += [{"name": CACHE_ENV, "value": CACHE_DIR}, {"name": PVC_ROOT_ENV, "value": PVC_ROOT},
             {"name": "HF_HOME", "value": f"{CACHE_DIR}/huggingface"},
-            {"name": CPU_LIMIT_ENV, "valueFrom": {"resourceFieldRef": {"containerName": "worker", "resource": "limits.cpu"}}}]
+            {"name": CPU_LIMIT_ENV, "valueFrom": {"resourceFieldRef": {"containerName": WORKER_CONTAINER, "resource": "limits.cpu"}}}]
     for source in _sources(resource.spec):
         env += [e for e in _secret_env(source.uri, source.secret_ref) if e["name"] not in {x["name"] for x in env}]
     if plan.nodes > 1:
@@ -173,7 +174,7 @@ def _pod_spec(resource: Resource, plan: WorkerPlan, settings: Settings, worker_s
     s, defaults = resource.spec.scheduling, settings.backend_defaults.get(plan.backend, {})
     volumes, mounts = _volumes(resource, plan, settings, worker_spec)
     container = {
-        "name": "worker",
+        "name": WORKER_CONTAINER,
         "image": settings.images[plan.backend],
         "imagePullPolicy": settings.image_pull_policy,
         "command": list(plan.command),
@@ -219,7 +220,7 @@ def job(resource: Resource, plan: WorkerPlan, settings: Settings, worker_spec: d
         # Kueue admits a queued Job by unsuspending it; a user suspends with runPolicy.suspend.
         "suspend": rp.suspend or bool(s.queue_name),
         "podFailurePolicy": {"rules": [
-            {"action": "FailJob", "onExitCodes": {"containerName": "worker", "operator": "In",
+            {"action": "FailJob", "onExitCodes": {"containerName": WORKER_CONTAINER, "operator": "In",
                                                   "values": [EXIT_INVALID, EXIT_GATE_FAILED]}},
             {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
         ]},

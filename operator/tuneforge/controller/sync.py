@@ -13,6 +13,7 @@ import kubernetes
 
 from ..api import GROUP, VERSION
 from ..api.constants import LABEL_JOB, LABEL_KIND
+from ..contract import WORKER_CONTAINER
 from ..worker.progress import parse_line
 from . import kube, metrics, queue, status
 from .reconcile import PLURALS, lookup
@@ -58,7 +59,7 @@ def pod_to_report(pods: list[dict[str, Any]], succeeded: bool = False) -> dict[s
 
 def latest_progress(namespace: str, pod: dict[str, Any]) -> dict[str, Any] | None:
     try:
-        response = kube.core().read_namespaced_pod_log(pod["metadata"]["name"], namespace, container="worker",
+        response = kube.core().read_namespaced_pod_log(pod["metadata"]["name"], namespace, container=WORKER_CONTAINER,
                                                        tail_lines=50, _preload_content=False, _request_timeout=kube.TIMEOUT)
         text = response.data.decode("utf-8", "replace")
     except kubernetes.client.ApiException:
