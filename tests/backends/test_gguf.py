@@ -145,18 +145,37 @@ def test_example_with_recommended_types_runs(root, tmp_path):
     assert set(rec["artifacts"]) >= {"q4_k_m", "q5_k_m", "qualityPlot"}
 
 
-def test_the_types_validation_says_need_an_imatrix_are_exactly_those_llama_cpp_refuses(base, tmp_path):
+def needs_imatrix_says_llama_cpp(f16, target, tmp_path, capfd) -> bool:
+    """llama.cpp's dry run: the same per-tensor check a real quantization makes before its first tensor,
+    reported as a warning instead of a refusal, and no tensor quantized (a fraction of a second)."""
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype, params.nthread, params.dry_run = getattr(llama_cpp, target.ftype), 1, True
+    capfd.readouterr()
+    assert llama_cpp.llama_model_quantize(str(f16).encode(), str(tmp_path / target.file).encode(), params) == 0
+    assert not (tmp_path / target.file).exists(), "a dry run writes nothing"
+    # llama-cpp-python passes llama.cpp's log to sys.stderr.
+    return "will require an imatrix" in capfd.readouterr().err
+
+
+def test_the_types_validation_says_need_an_imatrix_are_exactly_those_llama_cpp_refuses(base, tmp_path, capfd):
     from tuneforge.api.quantize import GGUF_NEEDS_IMATRIX, GGUF_TYPES
     from tuneforge.backends.gguf.plan import Target
     from tuneforge.backends.gguf.quantize import quantize
 
     _, f16 = base
-    refused = []
-    for t in GGUF_TYPES:
-        if t.startswith(("iq", "tq")) or t == "q2_k_s":
-            try:
-                quantize(f16, Target(t, f"{t}.gguf"), tmp_path / f"{t}.gguf", None)
-            except RuntimeError:
-                refused.append(t)
-            (tmp_path / f"{t}.gguf").unlink(missing_ok=True)
-    assert sorted(refused) == sorted(GGUF_NEEDS_IMATRIX)
+    candidates = [t for t in GGUF_TYPES if t.startswith(("iq", "tq")) or t == "q2_k_s"]
+    flagged = [t for t in candidates if needs_imatrix_says_llama_cpp(f16, Target(t, f"{t}.gguf"), tmp_path, capfd)]
+    assert sorted(flagged) == sorted(GGUF_NEEDS_IMATRIX)
+    # Each flagged type is refused for real (before any tensor is quantized, so at once); of the types
+    # the dry run lets through, the ternary ones (seconds each) are quantized for real, to a whole
+    # file; the iq3/iq4 ones take a minute each on one thread, and their check is the dry run's, the same code.
+    for t in flagged:
+        with pytest.raises(RuntimeError, match="needs an importance matrix"):
+            quantize(f16, Target(t, f"{t}.gguf"), tmp_path / f"{t}.gguf", None)
+        assert not (tmp_path / f"{t}.gguf").exists()
+    for t in ("tq1_0", "tq2_0"):
+        assert t not in flagged
+        quantize(f16, Target(t, f"{t}.gguf"), tmp_path / f"{t}.gguf", None)
+        assert (tmp_path / f"{t}.gguf").stat().st_size > 10_000_000

@@ -27,7 +27,8 @@ GGUF_TYPES = (
     "tq1_0", "tq2_0",
 )
 # llama.cpp (0.3.36's) refuses these without an importance matrix: too much quality is lost
-# otherwise. Measured, not assumed: tests/backends/test_gguf.py tries every type without one.
+# otherwise. Measured, not assumed: tests/backends/test_gguf.py asks llama.cpp about every type
+# without one (its dry run) and has it refuse each of these.
 GGUF_NEEDS_IMATRIX = ("iq2_xxs", "iq2_xs", "iq2_s", "iq2_m", "iq1_s", "iq1_m", "q2_k_s")
 
 
