@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -90,13 +91,34 @@ def ctr(root: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProce
                           capture_output=True, text=True, timeout=timeout)
 
 
+# The registry's address stays the same from run to run where it can: buildah remembers which
+# compressed blob each layer became at each address (containers/image's blob-info cache), so a push
+# of unchanged layers to the address it knows skips them at once; at a new address it compresses each
+# again to learn its digest (about a minute per image of several GB). Below the ephemeral range.
+REGISTRY_PORT = 30517
+
+
+def registry_port() -> int:
+    """REGISTRY_PORT, or any free port while another run's registry holds it."""
+    from support.cluster import free_port
+
+    with socket.socket() as probe:
+        # As Go's listener does: a port whose last connections are in TIME_WAIT can be bound.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", REGISTRY_PORT))
+        except OSError:
+            return free_port()
+    return REGISTRY_PORT
+
+
 def start_registry(cluster, cache: Path) -> str:
     """Debian's docker-registry on loopback, its blobs kept in cache/registry: buildah pushes only the
     layers it lacks, and the kubelet pulls only the layers containerd lacks, so a code change moves
     one small layer, not a whole image. Returns its address."""
-    from support.cluster import free_port, record, spawn
+    from support.cluster import record, spawn
 
-    address = f"127.0.0.1:{free_port()}"
+    address = f"127.0.0.1:{registry_port()}"
     config = cluster.root / "registry.yml"
     config.write_text(json.dumps({
         "version": "0.1", "log": {"level": "warn"}, "http": {"addr": address},
