@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -100,11 +99,13 @@ REGISTRY_PORT = 30517
 
 def registry_port() -> int:
     """REGISTRY_PORT, or any free port while another run's registry holds it."""
+    import socket as net  # this module's socket() is containerd's
+
     from support.cluster import free_port
 
-    with socket.socket() as probe:
+    with net.socket() as probe:
         # As Go's listener does: a port whose last connections are in TIME_WAIT can be bound.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.setsockopt(net.SOL_SOCKET, net.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", REGISTRY_PORT))
         except OSError:
