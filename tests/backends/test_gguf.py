@@ -170,7 +170,8 @@ def test_the_types_validation_says_need_an_imatrix_are_exactly_those_llama_cpp_r
     assert sorted(flagged) == sorted(GGUF_NEEDS_IMATRIX)
     # Each flagged type is refused for real (before any tensor is quantized, so at once); of the types
     # the dry run lets through, the ternary ones (seconds each) are quantized for real, to a whole
-    # file; the iq3/iq4 ones take a minute each on one thread, and their check is the dry run's, the same code.
+    # file; the iq3/iq4 ones take a minute each on one thread, and their check is the dry run's (the
+    # same code).
     for t in flagged:
         with pytest.raises(RuntimeError, match="needs an importance matrix"):
             quantize(f16, Target(t, f"{t}.gguf"), tmp_path / f"{t}.gguf", None)

@@ -91,8 +91,8 @@ def _trainer_args(spec, checkpoints: Path, has_eval: bool, cuda: bool) -> dict[s
 
 def _without_bitsandbytes(spec) -> None:
     """peft and transformers import bitsandbytes whenever it is installed, and its import compiles
-    kernels with torch.compile (about 2 s of every worker's start on CI's CPUs, and a warning about missing CPU
-    kernels); a job that quantizes nothing and uses none of its optimizers is told it is absent."""
+    kernels with torch.compile (about 2 s of every worker's start on CI's CPUs, and a warning about
+    missing CPU kernels); a job that quantizes nothing and uses none of its optimizers is told it is absent."""
     if not spec.uses_bitsandbytes() and "bitsandbytes" not in sys.modules:
         sys.modules["bitsandbytes"] = None  # importlib.util.find_spec then answers None, as for a missing package
 
