@@ -44,11 +44,16 @@ def human_bytes(value: float) -> str:
     return f"{value:.1f} TB"
 
 
+# How `tuneforge run` notes a worker the warm process declined (cli/warm.py): not the worker's own output.
+STARTS_FRESH = "; the worker starts fresh"
+
+
 def explain_signal(number: int, *, rebuild: str = LOCAL_REBUILD, peak_rss: int | None = None,
                    memory: int | None = None, last_lines: Iterable[str] = ()) -> str:
     """One line: the signal's name and what most likely caused it."""
     name = signal_name(number)
-    last = [line.strip() for line in last_lines if line.strip()][-3:]
+    last = [line.strip() for line in last_lines
+            if line.strip() and not line.rstrip().endswith(STARTS_FRESH)][-3:]
     tail = f"; last log lines: {' / '.join(last)}" if last else ""
     if number == signal.SIGILL:
         return (f"illegal instruction ({name}): a native library was built for CPU features this machine cannot run "

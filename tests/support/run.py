@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 
 def tuneforge(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tuneforge.cli", *args], capture_output=True, text=True, timeout=timeout)
+    # os.environ, not the C environment a child would inherit: a library loaded in this process may
+    # have setenv()ed there (llama.cpp's KMP_BLOCKTIME), which a warm start would decline.
+    return subprocess.run([sys.executable, "-m", "tuneforge.cli", *args], capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ))
 
 
 def run_example(root: Path, example: str, out: Path, *sets: str, processes: int = 1) -> dict:

@@ -1,4 +1,4 @@
-"""The `tuneforge` command: run, validate, import, crds, operator (one module per verb)."""
+"""The `tuneforge` command: run, validate, import, crds, operator, warm (one module per verb)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import click
 @click.version_option(package_name="tuneforge")
 def main() -> None:
     """Fine-tune, quantize and merge LLMs: on Kubernetes, or locally with the same manifests."""
-    # Commands: run, validate, import, crds, operator.
+    # Commands: run, validate, import, crds, operator, warm (the test suite's worker starts).
 
 
 # The verbs register themselves on `main`.
-from . import crds, imports, operator, run, validate  # noqa: E402,F401
+from . import crds, imports, operator, run, validate, warm_server  # noqa: E402,F401

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,6 @@ from ..api.manifest import Document
 from ..contract import OUTPUT_RECORD
 from ..cpus import thread_env
 from ..worker.progress import parse_line
-
 
 
 @dataclass
@@ -67,6 +68,51 @@ def resolve_from_job(raw: dict[str, Any], done: dict[tuple[str, str], Path]) -> 
     return missing
 
 
+def worker_env(base: Mapping[str, str]) -> dict[str, str]:
+    """The environment a local worker gets: the caller's, one thread per usable core unless the user
+    chose (tuneforge/cpus.py), DeepSpeed told which accelerator it has (it picks one at import)."""
+    env = dict(base)
+    env.update(thread_env(env))
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env.setdefault("DS_ACCELERATOR", "cpu" if not _has_cuda() else "cuda")
+    return env
+
+
+class _Fresh:
+    """The worker as a new process (Popen's part that run_one uses, as warm.Started has it)."""
+
+    def __init__(self, cmd: list[str], env: dict[str, str], log) -> None:
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+        assert self.proc.stdout is not None
+        self.stdout = self.proc.stdout
+
+    def wait(self) -> tuple[int, int]:
+        # wait4, not wait: the kernel's account of the worker's peak memory explains a SIGKILL.
+        _, status, usage = os.wait4(self.proc.pid, 0)
+        self.proc.returncode = code = os.waitstatus_to_exitcode(status)
+        return code, usage.ru_maxrss * 1024
+
+
+@contextmanager
+def _start(cmd: list[str], env: dict[str, str], log) -> Iterator[_Fresh | Any]:
+    """The worker forked by the warm process where TUNEFORGE_WARM names one (the suite's starts,
+    tuneforge/cli/warm.py), else a fresh process."""
+    from . import warm
+
+    # torchrun's workers start fresh: its launcher forks them itself.
+    proc = warm.start(cmd, env, log) if env.get(warm.ENV) and cmd[1:3] == ["-m", warm.WORKER] else None
+    if proc is None:
+        fresh = _Fresh(cmd, env, log)
+        with fresh.proc:
+            yield fresh
+    else:
+        try:
+            yield proc
+        finally:  # the handler kills a worker whose client stopped listening
+            proc.stdout.close()
+            proc.conn.close()
+
+
 def worker_command(resource, spec_file: str, output: Path | None, processes: int) -> list[str]:
     """The worker as a pod runs it: plain python, or torchrun for several local processes and where the
     backend's plan launches even one process with it (DeepSpeed)."""
@@ -98,11 +144,7 @@ def run_one(doc: Document, output: Path, verbose: bool = False, processes: int =
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(doc.raw, handle)
         spec_file = handle.name
-    env = dict(os.environ)
-    env.update(thread_env(env))  # one thread per usable core unless the user chose (tuneforge/cpus.py)
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # DeepSpeed picks its accelerator at import; without a GPU it must be told to use the CPU one.
-    env.setdefault("DS_ACCELERATOR", "cpu" if not _has_cuda() else "cuda")
+    env = worker_env(os.environ)
     cmd = worker_command(resource, spec_file, None if publish else output, processes)
     started = time.monotonic()
     result = None
@@ -113,10 +155,7 @@ def run_one(doc: Document, output: Path, verbose: bool = False, processes: int =
     bar.set_postfix_str("", refresh=False)
     bar.set_description_str(f"{label}{resource.kind}/{resource.metadata.name}", refresh=False)
     try:
-        with open(log_path, "w") as log, subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env
-        ) as proc:
-            assert proc.stdout is not None
+        with open(log_path, "w") as log, _start(cmd, env, log) as proc:
             for line in proc.stdout:
                 event = parse_line(line.rstrip("\n"))
                 if event is None:
@@ -137,10 +176,7 @@ def run_one(doc: Document, output: Path, verbose: bool = False, processes: int =
                     bar.refresh()
                 elif kind == "result":
                     result = data
-            # wait4, not wait: the kernel's account of the worker's peak memory explains a SIGKILL.
-            _, status, usage = os.wait4(proc.pid, 0)
-            proc.returncode = code = os.waitstatus_to_exitcode(status)
-            peak_rss = usage.ru_maxrss * 1024
+            code, peak_rss = proc.wait()
     finally:
         if own_bar:
             bar.close()

@@ -23,9 +23,6 @@ from .outputs import guard_finished_output, guard_remote_output, output_dir, pub
 from .progress import Reporter
 
 
-
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tuneforge.worker", description=__doc__.splitlines()[0])
     parser.add_argument("--spec", required=True, help="the resource as JSON or YAML")
@@ -33,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Before torch loads OpenMP: in a pod, one thread per core of its CPU limit, not of the node.
     os.environ.update(thread_env(os.environ))
+    if "torch" in sys.modules:  # forked with torch loaded (cli/warm.py): it read the variable already
+        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
     docs = load_file(args.spec)
     if len(docs) != 1 or docs[0].resource is None:
