@@ -1,6 +1,7 @@
 """A worker forked by the warm process (tuneforge/cli/warm.py) trains as a fresh one does: the same
 LoRA job through `tuneforge run`, once fresh and once warm, gives the same losses step for step."""
 
+import deepspeed  # noqa: F401 (a test process that imported it, as the suite's do, sets PYTORCH_NVML_BASED_CUDA_CHECK)
 import pytest
 from support.run import losses, tuneforge
 

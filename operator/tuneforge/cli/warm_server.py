@@ -19,7 +19,9 @@ from . import main
 from .warm import WORKER, differences
 
 # What the worker's libraries import for a plain run: fine-tuning, GGUF and merges.
-PRELOAD = ("torch", "transformers", "transformers.trainer", "peft", "trl", "datasets", "accelerate",
+# deepspeed too: its import sets PYTORCH_NVML_BASED_CUDA_CHECK, so a caller that imported it (a test
+# process) asks with that variable set, which counts as equal only where this process's imports set it.
+PRELOAD = ("torch", "transformers", "transformers.trainer", "peft", "trl", "datasets", "accelerate", "deepspeed",
            "mergekit.merge", "gguf", "llama_cpp")
 PR_SET_PDEATHSIG = 1
 
