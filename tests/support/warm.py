@@ -4,8 +4,10 @@ this process's `tuneforge run` calls start forked from it, with their libraries 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -14,7 +16,8 @@ from tuneforge.cli.warm import ENV
 
 class WarmProcess:
     def __init__(self, folder: Path, preload: str | None = None, modules: tuple[str, ...] = ()):
-        self.socket = folder / "warm.sock"
+        # A socket's path has at most 107 bytes; a deep temporary folder (TMPDIR, --basetemp) may be longer.
+        self.socket = Path(tempfile.mkdtemp(prefix="tuneforge-warm-", dir="/tmp")) / "warm.sock"
         self.log_path = folder / "warm.log"
         command = [sys.executable, "-m", "tuneforge.cli", "warm", str(self.socket), "--until-stdin-closes"]
         command += [*(["--preload", preload] if preload is not None else []), *(f"--module={m}" for m in modules)]
@@ -44,3 +47,4 @@ class WarmProcess:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+        shutil.rmtree(self.socket.parent, ignore_errors=True)

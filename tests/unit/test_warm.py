@@ -120,8 +120,22 @@ def test_a_handler_that_dies_takes_its_worker_with_it_and_says_so(server, env, t
     assert f"the warm process's handler for worker {started.pid} died" in (tmp_path / "worker.log").read_text()
 
 
-def test_it_exits_when_its_callers_end_of_stdin_closes(tmp_path, env):
+def test_it_exits_when_its_callers_end_of_stdin_closes_and_removes_its_socket(tmp_path, env):
     process = WarmProcess(tmp_path, preload="")
+    assert process.socket.is_socket()
     process.proc.stdin.close()
     assert process.proc.wait(timeout=30) == 0
-    process.log.close()
+    assert not process.socket.exists()
+    process.stop()
+
+
+def test_a_module_that_fails_to_import_is_left_out_and_the_rest_serve(tmp_path, env):
+    process = WarmProcess(tmp_path, preload="email.mime.text,no_such_module_here", modules=(PROBE,))
+    try:
+        assert process.lines("warm: no_such_module_here not preloaded (ModuleNotFoundError: ")
+        assert process.lines("warm: ready on ") == [f"warm: ready on {process.socket} (email.mime.text)"]
+        with open(tmp_path / "worker.log", "w") as log:
+            started = probe(process, env, log)
+            assert started is not None and started.wait()[0] == 0
+    finally:
+        process.stop()

@@ -41,8 +41,8 @@ class Warm:
         for module in modules:
             try:
                 __import__(module)
-            except ImportError as exc:
-                print(f"warm: {module} not preloaded ({exc})", file=say, flush=True)
+            except Exception as exc:  # a worker that needs it reports the failure itself, fresh or forked
+                print(f"warm: {module} not preloaded ({type(exc).__name__}: {exc})", file=say, flush=True)
         self.after = dict(os.environ)
 
     def serve(self, address: str, until_stdin_closes: bool) -> None:
@@ -59,6 +59,7 @@ class Warm:
         while True:
             ready, _, _ = select.select(watched, [], [])
             if sys.stdin in ready and not os.read(sys.stdin.fileno(), 4096):
+                Path(address).unlink(missing_ok=True)
                 return
             if server in ready:
                 conn, _ = server.accept()
