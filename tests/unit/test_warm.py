@@ -139,3 +139,15 @@ def test_a_module_that_fails_to_import_is_left_out_and_the_rest_serve(tmp_path, 
             assert started is not None and started.wait()[0] == 0
     finally:
         process.stop()
+
+
+@pytest.mark.parametrize("where, why", [("missing/warm.sock", "No such file or directory"),
+                                        ("x" * 120 + ".sock", "AF_UNIX path too long")])
+def test_a_socket_path_it_cannot_listen_on_is_named_with_the_reason(tmp_path, where, why):
+    import subprocess
+
+    path = tmp_path / where
+    proc = subprocess.run([sys.executable, "-m", "tuneforge.cli", "warm", str(path), "--preload", ""],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"Error: cannot listen on {path}: " in proc.stderr and why in proc.stderr, proc.stderr

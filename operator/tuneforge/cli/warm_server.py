@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import select
 import signal
 import socket
 import sys
@@ -47,15 +48,16 @@ class Warm:
 
     def serve(self, address: str, until_stdin_closes: bool) -> None:
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        Path(address).unlink(missing_ok=True)
-        server.bind(address)
+        try:
+            Path(address).unlink(missing_ok=True)
+            server.bind(address)
+        except OSError as exc:  # a missing folder, a path over the 107 bytes a socket's may have
+            raise click.ClickException(f"cannot listen on {address}: {exc.strerror or exc}") from None
         server.listen(16)
         signal.signal(signal.SIGCHLD, lambda *_: self.reap())
         print(f"warm: ready on {address} ({', '.join(m for m in self.modules if m in sys.modules)})",
               file=self.say, flush=True)
         watched = [server, sys.stdin] if until_stdin_closes else [server]
-        import select
-
         while True:
             ready, _, _ = select.select(watched, [], [])
             if sys.stdin in ready and not os.read(sys.stdin.fileno(), 4096):
@@ -106,8 +108,6 @@ class Warm:
             os.close(fd)
         print(f"warm: forked worker {pid} in {request['cwd']}", file=self.say, flush=True)
         conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
-        import select
-
         pidfd = os.pidfd_open(pid)
         ready, _, _ = select.select([conn, pidfd], [], [])
         if pidfd not in ready:  # the client went away (killed, interrupted): its worker goes too
